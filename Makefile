@@ -1,0 +1,54 @@
+# The course's commands. `make book` and `make test` are all a newcomer needs.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CHAPTERS := $(wildcard book/*.md)
+
+# Quieter TensorFlow start-up (no oneDNN banner on stderr in stored outputs).
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Chapters execute in book/, so a relative MNIST_PATH is made absolute here.
+ifdef MNIST_PATH
+export MNIST_PATH := $(abspath $(MNIST_PATH))
+endif
+
+.PHONY: help venv book notebooks test test-unit test-notebooks test-book clean
+
+help:
+	@echo "make book       create .venv and build the HTML book into _build/html"
+	@echo "make test       create .venv and run every test (unit, notebooks, book build)"
+	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
+	@echo "make clean      remove _build (keeps .venv)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build -W --keep-going .
+	@echo "Book built: open $(CURDIR)/_build/html/index.html"
+
+notebooks: $(STAMP)
+	$(BIN)/python scripts/execute_chapters.py $(CHAPTERS)
+
+test: test-unit test-notebooks test-book
+
+test-unit: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
+
+test-notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q --nbval book/*.ipynb \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
+
+test-book: $(STAMP)
+	rm -rf _build
+	$(BIN)/jupyter-book build -W --keep-going .
+	test -f _build/html/index.html
+
+clean:
+	rm -rf _build

@@ -1,0 +1,56 @@
+"""The notebook pipeline: every chapter is paired, in sync, fully executed in order,
+and listed in the table of contents. (nbval re-runs the notebooks separately.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+BOOK = ROOT / "book"
+CHAPTERS = sorted(BOOK.glob("*.md"))
+NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+
+
+def test_every_chapter_is_paired():
+    assert CHAPTERS, "no chapters found in book/"
+    assert [p.stem for p in CHAPTERS] == [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_pair_is_in_sync(md, tmp_path):
+    """Make the .md newer, let jupytext --sync rebuild the .ipynb: nothing may change."""
+    ipynb = md.with_suffix(".ipynb")
+    for path in (md, ipynb, ROOT / "jupytext.toml"):
+        shutil.copy2(path, tmp_path / path.name)
+    copy_md, copy_ipynb = tmp_path / md.name, tmp_path / ipynb.name
+    os.utime(copy_ipynb, (1, 1))
+    jupytext = Path(sys.executable).with_name("jupytext")
+    subprocess.run([str(jupytext), "--quiet", "--sync", str(copy_md)], check=True, cwd=tmp_path)
+    assert copy_md.read_text() == md.read_text(), f"jupytext rewrites {md.name}: run `make notebooks`"
+    assert copy_ipynb.read_text() == ipynb.read_text(), (
+        f"{ipynb.name} does not match {md.name}: run `make notebooks` and commit both")
+
+
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_code_cell_executed_in_order(ipynb):
+    cells = [c for c in json.loads(ipynb.read_text())["cells"] if c["cell_type"] == "code"]
+    counts = [c["execution_count"] for c in cells]
+    assert counts == list(range(1, len(cells) + 1)), (
+        f"{ipynb.name}: execution counts {counts}; run `make notebooks` for a fresh top-to-bottom run")
+    errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"{ipynb.name} stores an error output: {errors[0].get('ename')}"
+
+
+def test_toc_lists_every_chapter_and_only_existing_pages():
+    toc = (ROOT / "_toc.yml").read_text()
+    entries = [line.split(":", 1)[1].strip() for line in toc.splitlines()
+               if line.strip().startswith(("root:", "- file:", "file:"))]
+    assert {f"book/{p.stem}" for p in CHAPTERS} == set(entries)
