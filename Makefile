@@ -12,12 +12,13 @@ ifdef MNIST_PATH
 export MNIST_PATH := $(abspath $(MNIST_PATH))
 endif
 
-.PHONY: help venv book notebooks test test-unit test-notebooks test-book clean
+.PHONY: help venv book notebooks reproduce test test-unit test-notebooks test-book clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
 	@echo "make test       create .venv and run every test (unit, notebooks, book build)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
+	@echo "make reproduce  retrain the reference runs (about 30 min on 2 CPU cores)"
 	@echo "make clean      remove _build (keeps .venv)"
 
 venv: $(STAMP)
@@ -36,10 +37,13 @@ book: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_chapters.py $(CHAPTERS)
 
+reproduce: $(STAMP)
+	$(BIN)/python scripts/reproduce.py
+
 test: test-unit test-notebooks test-book
 
 test-unit: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests --doctest-modules course_utils
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q --nbval book/*.ipynb \

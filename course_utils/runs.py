@@ -1,0 +1,149 @@
+"""Training runs: train, evaluate, save and load a model with its history and metrics.
+
+A run folder holds ``model.weights.h5`` and ``run.json``. Both are written to temporary
+names and renamed, ``run.json`` last, and ``run.json`` records the sha256 of the weights:
+an interrupted save or a swapped weights file is detected on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST = "run.json"
+WEIGHTS = "model.weights.h5"
+FORMAT_VERSION = 1
+
+
+class RunFileError(RuntimeError):
+    """A stored run is missing, corrupt, or belongs to another configuration."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides a training run. ``train_limit`` None means all 60,000 images."""
+
+    architecture: str
+    epochs: int
+    batch_size: int
+    validation_split: float
+    learning_rate: float
+    seed: int
+    train_limit: int | None = None
+
+    def key(self) -> str:
+        """A folder name unique to this configuration."""
+        digest = hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
+        return f"{self.architecture}-{digest.hexdigest()[:12]}"
+
+
+def environment(seconds: float) -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "seconds": round(seconds, 1),
+        "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def train_and_evaluate(builder, config: TrainingConfig, data, verbose: int = 2):
+    """Train ``builder(config.learning_rate)`` on ``data`` and evaluate on the test set.
+
+    ``data`` is ``(x_train, y_train), (x_test, y_test)`` as prepared by
+    ``course_utils.data.prepare_mnist``. Returns ``(model, run)``.
+    """
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = data
+    if config.train_limit is not None:
+        x_train, y_train = x_train[:config.train_limit], y_train[:config.train_limit]
+    keras.utils.set_random_seed(config.seed)
+    model = builder(config.learning_rate)
+    start = time.perf_counter()
+    history = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
+                        validation_split=config.validation_split, verbose=verbose)
+    seconds = time.perf_counter() - start
+    loss, accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    run = {
+        "format_version": FORMAT_VERSION,
+        "config": dataclasses.asdict(config),
+        "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        "metrics": {"test_loss": float(loss), "test_accuracy": float(accuracy)},
+        "parameters": int(model.count_params()),
+        "environment": environment(seconds),
+    }
+    return model, run
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def save_run(folder: Path, model, run: dict) -> None:
+    """Write the weights, then the manifest; each to a temporary name, then renamed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp_weights = folder / f".tmp-{os.getpid()}.weights.h5"
+    model.save_weights(tmp_weights)
+    manifest = dict(run, weights_sha256=_sha256(tmp_weights))
+    tmp_manifest = folder / f".tmp-{os.getpid()}.json"
+    tmp_manifest.write_text(json.dumps(manifest, indent=1) + "\n")
+    # Remove the old manifest first: between the two renames no valid run exists.
+    (folder / MANIFEST).unlink(missing_ok=True)
+    os.replace(tmp_weights, folder / WEIGHTS)
+    os.replace(tmp_manifest, folder / MANIFEST)
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / MANIFEST
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFileError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(run, dict) or run.get("format_version") != FORMAT_VERSION:
+        raise RunFileError(f"{path} is not a run manifest of format version {FORMAT_VERSION}")
+    return run
+
+
+def load_run(folder: Path, builder, config: TrainingConfig):
+    """Load a run saved by :func:`save_run`, checking it matches ``config``. Returns (model, run)."""
+    folder = Path(folder)
+    run = read_manifest(folder)
+    if run.get("config") != dataclasses.asdict(config):
+        raise RunFileError(f"it was trained with {run.get('config')}, not {dataclasses.asdict(config)}")
+    weights = folder / WEIGHTS
+    if not weights.is_file() or _sha256(weights) != run.get("weights_sha256"):
+        raise RunFileError(f"{weights} is missing or does not match the checksum in {MANIFEST}")
+    model = builder(config.learning_rate)
+    try:
+        model.load_weights(weights)
+    except Exception as exc:  # a file of another architecture, or an h5 the library rejects
+        raise RunFileError(f"{weights} does not fit {config.architecture} ({exc})") from None
+    return model, run
+
+
+def describe(run: dict) -> str:
+    """One line saying where a run's numbers come from, for every output that shows them."""
+    env = run["environment"]
+    if run.get("source") == "trained now":
+        origin = "trained just now in this session"
+    else:
+        origin = f"loaded from the {run.get('source', 'stored')} run in {run.get('path')}"
+    return (f"[{origin}; made {env['finished_utc']} with TensorFlow {env['tensorflow']}, "
+            f"Keras {env['keras']} on {env['device']} ({env['machine']}) in {env['seconds']:.0f} s]")
