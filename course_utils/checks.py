@@ -1,0 +1,286 @@
+"""Checkers for the exercises: run a student's function on several cases and give a verdict.
+
+A checker never raises for a wrong answer. It runs the student's function on each case
+(edge cases included) under a time limit, compares the result with the course's reference
+(itself proved against Keras in the tests), and returns a :class:`CheckResult` whose text
+is one clear verdict: passed, or the first failing case with its inputs, what was
+expected and what came back, plus a hint when the answer matches a typical mistake.
+
+Examples
+--------
+>>> check_output_size(lambda W, H, s=1, P=0: (W + 2 * P - H) // s + 1).passed
+True
+>>> print(check_output_size(lambda W, H, s=1, P=0: (W + 2 * P - H) // s))  # doctest: +ELLIPSIS
+Not yet: output size, case 1 of ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import threading
+
+import numpy as np
+
+from course_utils import ops
+
+TIME_LIMIT_S = 5.0
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """The verdict of a checker: ``passed`` and a message for the student."""
+
+    exercise: str
+    passed: bool
+    message: str
+    cases_passed: int
+    cases_total: int
+
+    def __str__(self) -> str:
+        return self.message
+
+    __repr__ = __str__
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+@dataclasses.dataclass
+class Case:
+    """One input for the student's function: positional arguments and a short description."""
+
+    args: tuple
+    description: str
+
+
+class _TimeLimit(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Interrupt an endless loop after ``seconds`` (main thread of a Unix process only)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _TimeLimit()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}, dtype {value.dtype}"
+    return repr(value)
+
+
+def _compare(expected, got, atol: float) -> str | None:
+    """None if ``got`` matches ``expected``, else what is wrong, in words."""
+    if got is None:
+        return "got None: did the function forget to `return` its result?"
+    if isinstance(expected, (int, np.integer)):
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer, float, np.floating)):
+            return f"expected the integer {expected}, got {_describe(got)}"
+        return None if got == expected else f"expected {expected}, got {got}"
+    try:
+        got = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return f"expected {_describe(expected)}, got something that is not numeric: {type(got).__name__}"
+    if got.shape != expected.shape:
+        return f"expected an array of shape {expected.shape}, got shape {got.shape}"
+    if np.isnan(got).any():
+        return f"the result contains NaN at {np.argwhere(np.isnan(got))[0].tolist()}"
+    wrong = np.argwhere(~np.isclose(got, expected, atol=atol, rtol=1e-5))
+    if len(wrong):
+        where = tuple(wrong[0].tolist())
+        return (f"{len(wrong)} of {got.size} values differ; first at index {where}: "
+                f"expected {expected[where]:.6g}, got {got[where]:.6g}")
+    return None
+
+
+def _call(student, case: Case, time_limit: float):
+    """Run the student's function on a copy of the case's inputs; returns (result, problem)."""
+    args = [np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args]
+    try:
+        with _time_limit(time_limit):
+            return student(*args), None
+    except _TimeLimit:
+        return None, f"no answer within {time_limit:g} s (an endless loop?)"
+    except Exception as error:  # the student's bug, reported rather than raised
+        return None, f"the function raised {type(error).__name__}: {error}"
+
+
+def run_checker(exercise: str, student, reference, cases: list[Case], mistakes=(), atol: float = 1e-6,
+                time_limit: float | None = None) -> CheckResult:
+    """Run ``student`` and ``reference`` on every case; report the first failure.
+
+    ``mistakes`` is a sequence of ``(function, hint)``: when the student's answers equal
+    ``function``'s answers on every case, the hint names the likely error.
+    """
+    time_limit = TIME_LIMIT_S if time_limit is None else time_limit
+    if not callable(student):
+        return CheckResult(exercise, False, f"Not yet: {exercise}: expected a function, got "
+                           f"{type(student).__name__}. Pass the function itself, without ().", 0, len(cases))
+    for number, case in enumerate(cases, start=1):
+        got, problem = _call(student, case, time_limit)
+        if problem is None:
+            problem = _compare(reference(*case.args), got, atol)
+            if problem is not None:
+                problem += _hint(student, cases, mistakes, atol, time_limit)
+        if problem is not None:
+            where = f"Not yet: {exercise}, case {number} of {len(cases)} ({case.description}): "
+            return CheckResult(exercise, False, where + problem, number - 1, len(cases))
+    return CheckResult(exercise, True, f"Passed: {exercise}, all {len(cases)} cases.", len(cases), len(cases))
+
+
+def _hint(student, cases, mistakes, atol: float, time_limit: float) -> str:
+    answers = [_call(student, case, time_limit) for case in cases]
+    for function, hint in mistakes:
+        try:
+            if all(problem is None and _compare(function(*case.args), got, atol) is None
+                   for case, (got, problem) in zip(cases, answers)):
+                return f". Hint: {hint}"
+        except Exception:  # a mistake model that does not apply to these cases
+            continue
+    return ""
+
+
+def _random_cases(shapes, rng_seed: int, make):
+    rng = np.random.default_rng(rng_seed)
+    return [make(rng, *shape) for shape in shapes]
+
+
+# --- convolution ------------------------------------------------------------------------
+
+def _conv_single(x, h, s=1):
+    return ops.conv2d(x[:, :, None], h[:, :, None, None], stride=s)[:, :, 0]
+
+
+def _conv_single_flipped(x, h, s=1):
+    return _conv_single(x, h[::-1, ::-1], s)
+
+
+def _single_channel_cases(strided: bool):
+    shapes = [(5, 3, 1), (6, 2, 1), (4, 4, 1), (7, 1, 1), (28, 3, 1)]
+    if strided:
+        shapes += [(7, 3, 2), (8, 3, 3), (6, 2, 2)]
+
+    def make(rng, W, H, s):
+        x, h = rng.normal(size=(W, W)), rng.normal(size=(H, H))
+        args = (x, h, s) if strided else (x, h)
+        return Case(args, f"x {W}x{W}, h {H}x{H}" + (f", s={s}" if strided else ""))
+
+    return _random_cases(shapes, 1, make)
+
+
+def check_conv2d_single(student) -> CheckResult:
+    """Exercise: ``conv(x, h)`` for one W x W image and one H x H filter, stride 1, no padding."""
+    return run_checker("single-channel convolution", student, _conv_single, _single_channel_cases(False),
+                       mistakes=[(_conv_single_flipped, "your filter is flipped (true convolution); "
+                                  "Keras and this course compute the cross-correlation")])
+
+
+def check_conv2d_strided(student) -> CheckResult:
+    """Exercise: ``conv(x, h, s)`` with stride s, no padding."""
+    return run_checker("strided convolution", student, _conv_single, _single_channel_cases(True),
+                       mistakes=[(lambda x, h, s: _conv_single(x, h, 1), "the stride is ignored"),
+                                 (_conv_single_flipped, "your filter is flipped")])
+
+
+def _conv_multi(x, h, b):
+    return ops.conv2d(x, h, b)
+
+
+def check_conv2d_multi(student) -> CheckResult:
+    """Exercise: ``conv(x, h, b)``: x (W, W, K), h (H, H, K, M), b (M,) -> (W', W', M)."""
+    def make(rng, W, H, K, M):
+        return Case((rng.normal(size=(W, W, K)), rng.normal(size=(H, H, K, M)), rng.normal(size=M)),
+                    f"x {W}x{W}x{K}, h {H}x{H}x{K}x{M}, b ({M},)")
+
+    cases = _random_cases([(5, 3, 1, 1), (5, 3, 3, 2), (6, 2, 2, 4), (4, 4, 3, 1), (7, 1, 3, 5)], 2, make)
+    mistakes = [
+        (lambda x, h, b: ops.conv2d(x, h), "the bias b[m] is missing"),
+        (lambda x, h, b: ops.conv2d(x, h[::-1, ::-1], b), "your filter is flipped"),
+        (lambda x, h, b: ops.conv2d(x, h) + b.sum(), "every filter got the sum of all biases"),
+    ]
+    return run_checker("multi-channel convolution", student, _conv_multi, cases, mistakes)
+
+
+# --- sizes and parameters ---------------------------------------------------------------
+
+def _output_size(W, H, s=1, P=0):
+    return ops.output_size(W, H, s, P)
+
+
+def check_output_size(student) -> CheckResult:
+    """Exercise: ``output_size(W, H, s=1, P=0)`` returns the integer W'."""
+    grid = [(28, 3, 1, 0), (26, 3, 1, 0), (28, 3, 1, 1), (7, 3, 2, 0), (8, 3, 2, 0), (5, 5, 1, 0),
+            (10, 4, 3, 1), (1, 1, 1, 0), (32, 5, 2, 2)]
+    cases = [Case(args, "W={}, H={}, s={}, P={}".format(*args)) for args in grid]
+    mistakes = [
+        (lambda W, H, s=1, P=0: (W + 2 * P - H) // s, "the +1 is missing (the first position counts too)"),
+        (lambda W, H, s=1, P=0: (W + P - H) // s + 1, "the padding P is added on both sides: 2P"),
+        (lambda W, H, s=1, P=0: -(-(W + 2 * P - H) // s) + 1, "round down (floor), not up"),
+        (lambda W, H, s=1, P=0: W + 2 * P - H + 1, "the stride s is ignored"),
+    ]
+    return run_checker("output size", student, _output_size, cases, mistakes)
+
+
+def _param_count(H, K, M):
+    return (H * H * K + 1) * M
+
+
+def check_param_count(student) -> CheckResult:
+    """Exercise: ``param_count(H, K, M)`` of a Conv2D layer with bias."""
+    grid = [(3, 1, 32), (3, 32, 64), (5, 3, 16), (1, 64, 10), (7, 3, 1)]
+    cases = [Case(args, "H={}, K={}, M={}".format(*args)) for args in grid]
+    mistakes = [
+        (lambda H, K, M: H * H * K * M, "the M biases are missing"),
+        (lambda H, K, M: (H * H + 1) * K * M, "there is one bias per filter, not per channel"),
+        (lambda H, K, M: (H * H + 1) * M, "each filter spans all K input channels"),
+    ]
+    return run_checker("parameter count", student, _param_count, cases, mistakes)
+
+
+# --- pooling ----------------------------------------------------------------------------
+
+def _pool_cases():
+    def make(rng, W, K, size, stride):
+        return Case((rng.normal(size=(W, W, K)), size, stride),
+                    f"x {W}x{W}x{K}, size={size}, stride={stride}")
+
+    return _random_cases([(4, 1, 2, None), (6, 3, 2, None), (5, 2, 2, None), (7, 1, 3, 2),
+                          (6, 2, 3, None), (5, 1, 1, None)], 3, make)
+
+
+def _pool_mistakes(reference):
+    return [
+        (lambda x, size, stride: reference(x, size, 1), "the stride defaults to the window size, not 1"),
+        (lambda x, size, stride: reference(x, size, stride or size).transpose(1, 0, 2),
+         "rows and columns are swapped"),
+    ]
+
+
+def check_max_pool(student) -> CheckResult:
+    """Exercise: ``max_pool(x, size, stride=None)`` for x of shape (W, W, K)."""
+    return run_checker("max pooling", student, ops.max_pool2d, _pool_cases(),
+                       _pool_mistakes(ops.max_pool2d) + [
+                           (lambda x, size, stride: ops.avg_pool2d(x, size, stride), "that is the average")])
+
+
+def check_avg_pool(student) -> CheckResult:
+    """Exercise: ``avg_pool(x, size, stride=None)`` for x of shape (W, W, K)."""
+    return run_checker("average pooling", student, ops.avg_pool2d, _pool_cases(),
+                       _pool_mistakes(ops.avg_pool2d) + [
+                           (lambda x, size, stride: ops.max_pool2d(x, size, stride), "that is the maximum")])
