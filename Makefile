@@ -7,6 +7,8 @@ CHAPTERS := $(wildcard book/*.md)
 
 # Quieter TensorFlow start-up (no oneDNN banner on stderr in stored outputs).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Kernel settings for builds and tests (see config/ipython/profile_default).
+export IPYTHONDIR := $(CURDIR)/config/ipython
 # Chapters execute in book/, so a relative MNIST_PATH is made absolute here.
 ifdef MNIST_PATH
 export MNIST_PATH := $(abspath $(MNIST_PATH))

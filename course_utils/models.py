@@ -34,11 +34,11 @@ MLP_CONFIG = TrainingConfig(architecture="mlp", epochs=20, batch_size=128,
                             validation_split=0.1, learning_rate=1.0, seed=2017)
 
 
-def build_source_cnn(learning_rate: float = 1.0) -> keras.Sequential:
+def build_source_cnn(learning_rate: float = 1.0, compiled: bool = True) -> keras.Sequential:
     """The source's CNN, compiled with Adadelta as in the source.
 
     Keras 2 gave ``Adadelta()`` a learning rate of 1.0; Keras 3 gives it 0.001, so the
-    rate is passed explicitly.
+    rate is passed explicitly. ``compiled=False`` returns the bare architecture.
 
     Examples
     --------
@@ -56,10 +56,10 @@ def build_source_cnn(learning_rate: float = 1.0) -> keras.Sequential:
         layers.Dropout(0.5, name="dropout2"),
         layers.Dense(10, activation="softmax", name="output"),
     ], name="source_cnn")
-    return _compile(model, learning_rate)
+    return compile_model(model, learning_rate) if compiled else model
 
 
-def build_mlp(learning_rate: float = 1.0) -> keras.Sequential:
+def build_mlp(learning_rate: float = 1.0, compiled: bool = True) -> keras.Sequential:
     """A multi-layer perceptron baseline: 784-512-512-10 with dropout, Adadelta."""
     model = keras.Sequential([
         keras.Input(shape=(28, 28, 1), name="image"),
@@ -70,13 +70,14 @@ def build_mlp(learning_rate: float = 1.0) -> keras.Sequential:
         layers.Dropout(0.2, name="dropout2"),
         layers.Dense(10, activation="softmax", name="output"),
     ], name="mlp")
-    return _compile(model, learning_rate)
+    return compile_model(model, learning_rate) if compiled else model
 
 
 BUILDERS = {"source_cnn": build_source_cnn, "mlp": build_mlp}
 
 
-def _compile(model, learning_rate):
+def compile_model(model, learning_rate: float = 1.0):
+    """Compile as the source: categorical cross-entropy, Adadelta, accuracy."""
     model.compile(loss="categorical_crossentropy",
                   optimizer=keras.optimizers.Adadelta(learning_rate=learning_rate),
                   metrics=["accuracy"])
@@ -106,7 +107,7 @@ def trained_model(config: TrainingConfig = SOURCE_CONFIG, train: bool | None = N
         from course_utils.data import prepare_mnist
 
         model, run = runs.train_and_evaluate(builder, config, data or prepare_mnist(), verbose)
-        runs.save_run(cached, model, run)
+        runs.save_run(cached, model, run, builder)
         return model, dict(run, source="trained now", path=str(cached))
     for source, folder in (("cache", cached), ("reference", REFERENCE_DIR / config.architecture)):
         if not (folder / runs.MANIFEST).exists():

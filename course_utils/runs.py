@@ -95,12 +95,18 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def save_run(folder: Path, model, run: dict) -> None:
-    """Write the weights, then the manifest; each to a temporary name, then renamed."""
+def save_run(folder: Path, model, run: dict, builder) -> None:
+    """Write the weights, then the manifest; each to a temporary name, then renamed.
+
+    The weights are saved from an uncompiled copy built by ``builder``: a compiled model
+    would also save the optimizer's slots (three times the size for Adadelta).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp_weights = folder / f".tmp-{os.getpid()}.weights.h5"
-    model.save_weights(tmp_weights)
+    bare = builder(compiled=False)
+    bare.set_weights(model.get_weights())
+    bare.save_weights(tmp_weights)
     manifest = dict(run, weights_sha256=_sha256(tmp_weights))
     tmp_manifest = folder / f".tmp-{os.getpid()}.json"
     tmp_manifest.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -130,12 +136,14 @@ def load_run(folder: Path, builder, config: TrainingConfig):
     weights = folder / WEIGHTS
     if not weights.is_file() or _sha256(weights) != run.get("weights_sha256"):
         raise RunFileError(f"{weights} is missing or does not match the checksum in {MANIFEST}")
-    model = builder(config.learning_rate)
+    model = builder(config.learning_rate, compiled=False)
     try:
         model.load_weights(weights)
     except Exception as exc:  # a file of another architecture, or an h5 the library rejects
         raise RunFileError(f"{weights} does not fit {config.architecture} ({exc})") from None
-    return model, run
+    from course_utils.models import compile_model
+
+    return compile_model(model, config.learning_rate), run
 
 
 def describe(run: dict) -> str:

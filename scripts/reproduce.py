@@ -39,7 +39,7 @@ def main(names: list[str]) -> int:
                   "the reference run was not replaced", file=sys.stderr)
             status = 1
             continue
-        runs.save_run(REFERENCE_DIR / name, model, run)
+        runs.save_run(REFERENCE_DIR / name, model, run, BUILDERS[name])
         print(f"wrote {REFERENCE_DIR / name}")
     return status
 
