@@ -149,9 +149,12 @@ def load_run(folder: Path, builder, config: TrainingConfig):
 def describe(run: dict) -> str:
     """One line saying where a run's numbers come from, for every output that shows them."""
     env = run["environment"]
-    if run.get("source") == "trained now":
+    source = run.get("source")
+    if source == "trained now":
         origin = "trained just now in this session"
+    elif source == "reference":
+        origin = f"loaded from the committed reference run course_utils/reference/{run['config']['architecture']}"
     else:
-        origin = f"loaded from the {run.get('source', 'stored')} run in {run.get('path')}"
+        origin = f"loaded from the local cache {run.get('path')}"
     return (f"[{origin}; made {env['finished_utc']} with TensorFlow {env['tensorflow']}, "
             f"Keras {env['keras']} on {env['device']} ({env['machine']}) in {env['seconds']:.0f} s]")

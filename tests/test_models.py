@@ -1,0 +1,124 @@
+"""The source CNN: architecture, real (short) training, the committed reference run, and
+the cache's robustness against interrupted writes and foreign files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from course_utils import models, runs
+from course_utils.data import scale_images, one_hot
+from course_utils.models import SOURCE_CONFIG, build_source_cnn, trained_model
+
+
+def test_architecture_matches_the_source():
+    model = build_source_cnn()
+    shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
+    assert shapes == [(26, 26, 32), (24, 24, 64), (12, 12, 64), (12, 12, 64), (9216,), (128,), (128,), (10,)]
+    # (H*H*K + 1)*M for the convolutions, (inputs + 1)*outputs for the dense layers.
+    assert [layer.count_params() for layer in model.layers] == [
+        (9 + 1) * 32, (9 * 32 + 1) * 64, 0, 0, 0, (9216 + 1) * 128, 0, (128 + 1) * 10]
+    assert model.layers[-1].activation.__name__ == "softmax"
+    assert float(model.optimizer.learning_rate) == 1.0  # not Keras 3's default of 0.001
+
+
+@pytest.fixture(scope="module")
+def test_set(mnist):
+    _, (x_test, y_test) = mnist
+    return scale_images(x_test), one_hot(y_test)
+
+
+def test_reference_run_reaches_the_source_accuracy(test_set, tmp_path, monkeypatch):
+    monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path))  # no cache: the committed run
+    model, run = trained_model(SOURCE_CONFIG, train=False)
+    assert run["source"] == "reference"
+    loss, accuracy = model.evaluate(*test_set, batch_size=1000, verbose=0)
+    assert accuracy >= 0.990
+    assert accuracy == pytest.approx(run["metrics"]["test_accuracy"], abs=2e-4)
+    assert loss == pytest.approx(run["metrics"]["test_loss"], abs=1e-3)
+    assert len(run["history"]["val_loss"]) == SOURCE_CONFIG.epochs
+
+
+def test_short_real_training_learns(mnist, tmp_path, monkeypatch):
+    """One epoch on the full training set through the chapter's path: it must learn and be cached."""
+    from course_utils.data import prepare_mnist
+
+    monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path))
+    config = dataclasses.replace(SOURCE_CONFIG, epochs=1)
+    data = prepare_mnist()
+    model, run = trained_model(config, train=True, data=data, verbose=0)
+    assert run["source"] == "trained now"
+    assert run["metrics"]["test_accuracy"] > 0.95
+    # The same configuration now loads from the cache, with identical weights.
+    again, cached = trained_model(config, train=False)
+    assert cached["source"] == "cache"
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture()
+def cache_with_run(tmp_path, monkeypatch):
+    """A cache folder holding a valid (untrained) run of SOURCE_CONFIG."""
+    monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path))
+    folder = tmp_path / SOURCE_CONFIG.key()
+    run = {"format_version": runs.FORMAT_VERSION, "config": dataclasses.asdict(SOURCE_CONFIG),
+           "history": {}, "metrics": {}, "environment": {}}
+    runs.save_run(folder, build_source_cnn(), run, models.build_source_cnn)
+    return folder
+
+
+def test_valid_cache_is_preferred(cache_with_run):
+    _, run = trained_model(SOURCE_CONFIG, train=False)
+    assert run["source"] == "cache"
+
+
+def test_corrupt_cache_is_reported_and_ignored(cache_with_run, capsys):
+    weights = cache_with_run / runs.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:1000])
+    _, run = trained_model(SOURCE_CONFIG, train=False)
+    assert run["source"] == "reference"
+    assert "Ignoring the stored run" in capsys.readouterr().out
+
+
+def test_weights_of_another_model_are_never_loaded(cache_with_run, capsys):
+    from course_utils.models import build_mlp
+
+    run = runs.read_manifest(cache_with_run)
+    runs.save_run(cache_with_run, build_mlp(), run, build_mlp)  # checksum valid, architecture wrong
+    _, loaded = trained_model(SOURCE_CONFIG, train=False)
+    assert loaded["source"] == "reference"
+    assert "does not fit source_cnn" in capsys.readouterr().out
+
+
+def test_mismatched_configuration_is_ignored(cache_with_run, capsys):
+    manifest = cache_with_run / runs.MANIFEST
+    run = json.loads(manifest.read_text())
+    run["config"]["epochs"] = 3
+    manifest.write_text(json.dumps(run))
+    _, loaded = trained_model(SOURCE_CONFIG, train=False)
+    assert loaded["source"] == "reference"
+    assert "trained with" in capsys.readouterr().out
+
+
+def test_interrupted_save_leaves_no_run(tmp_path, monkeypatch):
+    """A KeyboardInterrupt between writing the weights and the manifest leaves no valid run."""
+    model = build_source_cnn()
+    run = {"format_version": runs.FORMAT_VERSION, "config": dataclasses.asdict(SOURCE_CONFIG)}
+    folder = tmp_path / "run"
+    runs.save_run(folder, model, run, models.build_source_cnn)
+    real_replace = runs.os.replace
+
+    def interrupted(src, dst):
+        if str(dst).endswith(runs.MANIFEST):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(runs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runs.save_run(folder, model, run, models.build_source_cnn)
+    assert not (folder / runs.MANIFEST).exists()  # the old manifest went first: nothing half-valid
+    with pytest.raises(runs.RunFileError):
+        runs.read_manifest(folder)
