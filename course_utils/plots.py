@@ -10,15 +10,55 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def digit_grid(images, labels=None, ncols: int = 8, title: str | None = None, cell_inches: float = 1.1):
-    """Draw grey-scale images in a grid, each titled with its label.
+def map_grid(maps, titles=None, ncols: int = 8, title: str | None = None, cmap: str = "viridis",
+             normalise: bool = True, cell_inches: float = 1.1):
+    """Draw maps (N, H, W) in a grid, each with its title; returns the Figure.
 
-    Parameters
-    ----------
-    images : array (N, W, W) or (N, W, W, 1)
-    labels : sequence of N labels, optional
-    ncols : int
-        Images per row.
+    With ``normalise`` each map is min-max scaled on its own
+    (:func:`course_utils.activations.normalise_for_display`), so a constant map, such as a
+    channel that ReLU switched off, is drawn as all zeros and titled "(all 0)".
+
+    Examples
+    --------
+    >>> fig = map_grid(np.zeros((5, 4, 4)), titles=list("abcde"), ncols=3)
+    >>> len(fig.axes), fig.axes[0].get_title()
+    (5, 'a (all 0)')
+    """
+    from course_utils.activations import normalise_for_display
+
+    maps = np.asarray(maps)
+    if maps.ndim == 4 and maps.shape[-1] == 1:
+        maps = maps[..., 0]
+    if maps.ndim != 3:
+        raise ValueError(f"maps: expected shape (N, H, W) or (N, H, W, 1), got {maps.shape}")
+    if titles is not None and len(titles) != len(maps):
+        raise ValueError(f"titles: expected {len(maps)} titles, one per map, got {len(titles)}")
+    if ncols < 1:
+        raise ValueError(f"ncols: expected a positive integer, got {ncols}")
+    n = len(maps)
+    constant = maps.reshape(n, -1).min(axis=1) == maps.reshape(n, -1).max(axis=1)
+    shown = normalise_for_display(maps) if normalise else maps
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(ncols * cell_inches, nrows * cell_inches * 1.15 + (0.4 if title else 0)),
+                 layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat[:n]):
+        ax.imshow(shown[k], cmap=cmap, interpolation="nearest",
+                  **({"vmin": 0, "vmax": 1} if normalise else {}))
+        ax.set_axis_off()
+        if titles is not None:
+            dead = f" (all {maps[k].flat[0]:g})" if normalise and constant[k] else ""
+            ax.set_title(f"{titles[k]}{dead}", fontsize=9)
+    for ax in axes.flat[n:]:
+        fig.delaxes(ax)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def digit_grid(images, labels=None, ncols: int = 8, title: str | None = None, cell_inches: float = 1.1):
+    """Draw grey-scale images in a grid, each titled with its label (ink dark, paper white).
 
     Examples
     --------
@@ -27,31 +67,14 @@ def digit_grid(images, labels=None, ncols: int = 8, title: str | None = None, ce
     4
     """
     images = np.asarray(images)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3:
-        raise ValueError(f"images: expected shape (N, W, W) or (N, W, W, 1), got {images.shape}")
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"labels: expected {len(images)} labels, one per image, got {len(labels)}")
-    if ncols < 1:
-        raise ValueError(f"ncols: expected a positive integer, got {ncols}")
-    n = len(images)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig = Figure(figsize=(ncols * cell_inches, nrows * cell_inches * 1.15), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if k >= n:
-            continue
-        ax.imshow(images[k], cmap="gray_r", interpolation="nearest")
-        if labels is not None:
-            ax.set_title(str(labels[k]), fontsize=10)
-    for ax in axes.flat[n:]:
-        fig.delaxes(ax)
-    if title:
-        fig.suptitle(title)
-    return fig
+    titles = None if labels is None else [str(label) for label in labels]
+    try:
+        return map_grid(images, titles, ncols=ncols, title=title, cmap="gray_r", normalise=False,
+                        cell_inches=cell_inches)
+    except ValueError as error:
+        raise ValueError(str(error).replace("maps:", "images:", 1)) from None
 
 
 def _imshow(ax, image, title: str, cmap: str = "gray_r", symmetric: bool = False):
@@ -122,4 +145,64 @@ def sliding_positions(W: int, H: int, stride: int = 1, padding=0, max_drawn: int
     ax.set_xlim(-0.1, side + 0.1 * min(W_out, max_drawn))
     ax.set_ylim(side + 0.1 * min(W_out, max_drawn), -0.1)
     ax.set_title(f"W={W}, H={H}, s={stride}, padding={padding!r} -> W'={W_out}", fontsize=10)
+    return fig
+
+
+def confusion_figure(matrix, class_names=None):
+    """Draw a confusion matrix with counts in each cell; returns the Figure."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix: expected a square matrix, got shape {matrix.shape}")
+    n = len(matrix)
+    names = [str(k) for k in range(n)] if class_names is None else list(class_names)
+    fig = Figure(figsize=(6, 5.2), layout="constrained")
+    ax = fig.subplots()
+    # Log scale so that the few mistakes are visible next to the ~1000 correct per class.
+    image = ax.imshow(np.log10(matrix + 1), cmap="Blues")
+    for t in range(n):
+        for p in range(n):
+            if matrix[t, p]:
+                ax.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=8,
+                        color="white" if t == p else "black")
+    ax.set_xticks(range(n), names)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    ax.set_title("confusion matrix (counts)")
+    fig.colorbar(image, ax=ax, label="log10(count + 1)")
+    return fig
+
+
+def activation_trace(image, outputs: dict, channels: int = 8):
+    """Follow one digit through a network: the image, then one row per layer output.
+
+    ``outputs`` maps layer names to that layer's output for this one image: a map
+    (H, W, C) draws its first ``channels`` channels, a vector (n,) is drawn as bars.
+    """
+    from course_utils.activations import normalise_for_display
+
+    rows = [("input", np.asarray(image).squeeze())] + [(name, np.asarray(v)) for name, v in outputs.items()]
+    fig = Figure(figsize=(channels * 1.0, 1.25 * len(rows)), layout="constrained")
+    grid = fig.add_gridspec(len(rows), channels)
+    for r, (name, value) in enumerate(rows):
+        if value.ndim == 2:
+            ax = fig.add_subplot(grid[r, 0])
+            ax.imshow(value, cmap="gray_r")
+            ax.set_axis_off()
+            ax.set_title(f"{name} {value.shape[0]}x{value.shape[1]}", fontsize=8, loc="left")
+        elif value.ndim == 3:
+            maps = np.moveaxis(value[:, :, :channels], -1, 0)
+            normalised = normalise_for_display(maps)
+            for c in range(len(maps)):
+                ax = fig.add_subplot(grid[r, c])
+                ax.imshow(normalised[c], cmap="viridis", vmin=0, vmax=1)
+                ax.set_axis_off()
+                ax.set_title(f"{name}[{c}]", fontsize=8, loc="left")
+        else:
+            ax = fig.add_subplot(grid[r, :])
+            ax.bar(np.arange(value.size), value.ravel(), width=1.0 if value.size > 20 else 0.8)
+            ax.set_xlim(-0.5, value.size - 0.5)
+            if value.size <= 20:
+                ax.set_xticks(range(value.size))
+            ax.set_title(f"{name} ({value.size} values)", fontsize=8, loc="left")
     return fig
