@@ -284,3 +284,43 @@ def check_avg_pool(student) -> CheckResult:
     return run_checker("average pooling", student, ops.avg_pool2d, _pool_cases(),
                        _pool_mistakes(ops.avg_pool2d) + [
                            (lambda x, size, stride: ops.max_pool2d(x, size, stride), "that is the maximum")])
+
+
+# --- backward pass ----------------------------------------------------------------------
+
+def _input_gradient_tf(du, x_shape, h):
+    """dL/dx of L = sum(conv2d(x, h) * du), by TensorFlow's automatic differentiation."""
+    import tensorflow as tf
+
+    x = tf.Variable(tf.zeros(x_shape, dtype=tf.float64))
+    with tf.GradientTape() as tape:
+        u = tf.nn.conv2d(x, tf.constant(h, dtype=tf.float64), strides=1, padding="VALID")
+        loss = tf.reduce_sum(u * tf.constant(du, dtype=tf.float64))
+    return tape.gradient(loss, x).numpy()
+
+
+def check_conv2d_input_gradient(student) -> CheckResult:
+    """Exercise: ``input_gradient(du, x_shape, h)`` = dL/dx for stride 1, no padding,
+    compared with ``tf.GradientTape``."""
+    def make(rng, N, W, K, H, M):
+        W_out = W - H + 1
+        return Case((rng.normal(size=(N, W_out, W_out, M)), (N, W, W, K), rng.normal(size=(H, H, K, M))),
+                    f"x {N}x{W}x{W}x{K}, h {H}x{H}x{K}x{M}")
+
+    cases = _random_cases([(1, 4, 1, 2, 1), (2, 5, 3, 3, 2), (1, 6, 2, 3, 4), (2, 3, 1, 3, 2)], 4, make)
+
+    def assigned_not_added(du, x_shape, h):
+        H, M, W_out = h.shape[0], h.shape[3], du.shape[1]
+        rows = (du.reshape(-1, M) @ h.reshape(-1, M).T).reshape(*du.shape[:3], H, H, x_shape[3])
+        dx = np.zeros(x_shape)
+        for p in range(H):
+            for q in range(H):
+                dx[:, p:p + W_out, q:q + W_out, :] = rows[:, :, :, p, q, :]
+        return dx
+
+    mistakes = [
+        (assigned_not_added, "overlapping windows must add (+=) their gradients, not overwrite them"),
+        (lambda du, x_shape, h: _input_gradient_tf(du, x_shape, h[::-1, ::-1]), "your filter is flipped"),
+    ]
+    return run_checker("input gradient (col2im)", student, _input_gradient_tf, cases, mistakes, atol=1e-8,
+                       time_limit=30)

@@ -89,15 +89,20 @@ def _float_dtype(*arrays):
     return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
 
 
+def _padding_pairs(sides, H: int, stride: int, padding):
+    """(before, after) zeros along rows and along columns, as Keras pads."""
+    padding = _check_padding(padding)
+    if padding == "same":
+        return tuple(same_padding(W, H, stride) for W in sides)
+    P = 0 if padding == "valid" else padding
+    return (P, P), (P, P)
+
+
 def pad(x, H: int, stride: int, padding):
     """Zero-pad a batch (N, W, W, K) as Keras would for a window of side H."""
-    padding = _check_padding(padding)
-    if padding == "valid" or padding == 0:
+    rows, cols = _padding_pairs(x.shape[1:3], H, stride, padding)
+    if rows == cols == (0, 0):
         return x
-    if padding == "same":
-        rows, cols = same_padding(x.shape[1], H, stride), same_padding(x.shape[2], H, stride)
-    else:
-        rows = cols = (padding, padding)
     return np.pad(x, ((0, 0), rows, cols, (0, 0)))
 
 
@@ -202,3 +207,110 @@ def avg_pool2d(x, size: int = 2, stride: int | None = None):
            [10.5, 12.5]])
     """
     return _pool(x, size, stride, np.mean)
+
+
+# --- im2col: the convolution as one matrix product ---------------------------------------
+
+DEFAULT_MEMORY_BUDGET = 64 * 2**20  # bytes of scratch memory conv2d_im2col may use
+# Larger batches gain nothing measurable: the product's speed no longer grows.
+_FAST_BLOCK_BYTES = 32 * 2**20
+# Allowance for NumPy's own small buffers (strided copies iterate through a buffer).
+_OVERHEAD_BYTES = 64 * 2**10
+
+
+def im2col(x, H: int, stride: int = 1, padding="valid"):
+    """Unroll every H x H x K window of ``x`` into one column.
+
+    Returns a matrix of shape (H*H*K, N*W'*W'): column ``(n*W' + i)*W' + j`` is the window
+    of output pixel (i, j) of image n, read in the order (p, q, k), the order in which
+    ``h.reshape(H*H*K, M)`` lists a Keras kernel's weights. The convolution is then
+    ``h.reshape(-1, M).T @ im2col(x, H)``.
+
+    Examples
+    --------
+    >>> im2col(np.arange(9.0).reshape(3, 3, 1), 2)
+    array([[0., 1., 3., 4.],
+           [1., 2., 4., 5.],
+           [3., 4., 6., 7.],
+           [4., 5., 7., 8.]])
+    """
+    x, _ = _as_batch(x)
+    H = _positive_int(H, "H")
+    stride = _positive_int(stride, "stride")
+    for W in x.shape[1:3]:
+        output_size(W, H, stride, padding)
+    patches = windows(pad(x, H, stride, padding), H, stride)            # (N, W', W', K, H, H)
+    rows = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, H * H * x.shape[3])
+    return rows.T
+
+
+def _padded_width(W: int, H: int, stride: int, padding) -> int:
+    before, after = _padding_pairs((W, W), H, stride, padding)[0]
+    return W + before + after
+
+
+def im2col_bytes_per_image(x_shape, h_shape, stride: int = 1, padding="valid", itemsize: int = 4) -> int:
+    """Scratch bytes one image needs in :func:`conv2d_im2col`: its columns, plus its
+    zero-padded copy when there is padding.
+
+    Examples
+    --------
+    >>> im2col_bytes_per_image((1, 26, 26, 32), (3, 3, 32, 64))   # conv2 of the source CNN
+    663552
+    """
+    W, K, H = x_shape[1], x_shape[3], h_shape[0]
+    W_out = output_size(W, H, stride, padding)
+    W_pad = _padded_width(W, H, stride, padding)
+    padded = 0 if W_pad == W else W_pad * W_pad * K
+    return (W_out * W_out * H * H * K + padded) * itemsize
+
+
+def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget: int = DEFAULT_MEMORY_BUDGET):
+    """:func:`conv2d` computed as one matrix product per batch of images, in bounded memory.
+
+    The images are processed in batches. For each batch the windows are read through a
+    zero-copy view of the input, copied once into a reused column buffer (im2col) and
+    multiplied with the filters straight into the output array. The batch size is
+    chosen before anything is allocated, from :func:`im2col_bytes_per_image`, so that the
+    scratch memory (column buffer and padded batch) stays within ``memory_budget`` bytes.
+
+    Same arguments, errors and results as :func:`conv2d`.
+
+    Examples
+    --------
+    >>> x, h = np.ones((2, 5, 5, 3)), np.ones((3, 3, 3, 4))
+    >>> np.array_equal(conv2d_im2col(x, h, stride=2), conv2d(x, h, stride=2))
+    True
+    """
+    x, h, b, stride, padding, added = check_conv_args(x, h, b, stride, padding)
+    dtype = _float_dtype(x, h) if b is None else _float_dtype(x, h, b)
+    x = x.astype(dtype, copy=False)
+    H, K, M = h.shape[0], h.shape[2], h.shape[3]
+    W, W_out = x.shape[1], output_size(x.shape[1], H, stride, padding)
+    per_image = im2col_bytes_per_image(x.shape, h.shape, stride, padding, dtype.itemsize)
+    usable = memory_budget - _OVERHEAD_BYTES
+    if per_image > usable:
+        raise ValueError(f"memory_budget: one image needs {per_image:,d} bytes of scratch memory plus "
+                         f"{_OVERHEAD_BYTES:,d} for NumPy's buffers, got a budget of {memory_budget:,d}; "
+                         f"expected at least {per_image + _OVERHEAD_BYTES:,d}")
+    batch = max(1, min(len(x), usable // per_image, _FAST_BLOCK_BYTES // per_image))
+    h_matrix = h.reshape(H * H * K, M).astype(dtype, copy=False)
+    u = np.empty((len(x), W_out, W_out, M), dtype=dtype)
+    columns = np.empty((batch, W_out, W_out, H, H, K), dtype=dtype)    # reused for every batch
+    (top, _), (left, _) = _padding_pairs(x.shape[1:3], H, stride, padding)
+    W_pad = _padded_width(W, H, stride, padding)
+    # Padding happens in a reused zero-bordered buffer: np.pad would allocate per batch.
+    padded = None if W_pad == W else np.zeros((batch, W_pad, W_pad, K), dtype=dtype)
+    for start in range(0, len(x), batch):
+        n = min(batch, len(x) - start)
+        if padded is None:
+            source = x[start:start + n]
+        else:
+            padded[:n, top:top + W, left:left + W] = x[start:start + n]
+            source = padded[:n]
+        np.copyto(columns[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
+        np.matmul(columns[:n].reshape(n * W_out * W_out, H * H * K), h_matrix,
+                  out=u[start:start + n].reshape(n * W_out * W_out, M))
+    if b is not None:
+        u += b.astype(dtype)
+    return u[0] if added else u

@@ -1,0 +1,125 @@
+"""conv2d_im2col: same results and errors as conv2d (itself proved against Keras), bounded
+scratch memory, and the trained network's conv layers reproduced within 1e-4."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from course_utils import checks, ops
+from course_utils.ops import conv2d, conv2d_im2col, im2col, im2col_bytes_per_image
+
+RNG = np.random.default_rng(5)
+
+
+@pytest.mark.parametrize("N, W, K, H, M, stride, padding", [
+    (3, 8, 1, 3, 4, 1, "valid"), (2, 9, 3, 3, 2, 2, "valid"), (2, 7, 3, 2, 5, 1, "same"),
+    (3, 7, 1, 3, 3, 2, "same"), (2, 6, 2, 4, 2, 3, "same"), (2, 6, 1, 3, 2, 1, 1), (1, 9, 3, 5, 4, 2, 2),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_conv2d(N, W, K, H, M, stride, padding, dtype):
+    x = RNG.normal(size=(N, W, W, K)).astype(dtype)
+    h = RNG.normal(size=(H, H, K, M)).astype(dtype)
+    b = RNG.normal(size=M).astype(dtype)
+    expected = conv2d(x, h, b, stride, padding)
+    # A budget of one image per batch exercises the batching loop.
+    budget = im2col_bytes_per_image(x.shape, h.shape, stride, padding, np.dtype(dtype).itemsize) + 2**16
+    for memory_budget in (budget, ops.DEFAULT_MEMORY_BUDGET):
+        got = conv2d_im2col(x, h, b, stride, padding, memory_budget=memory_budget)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(conv2d_im2col(x[0], h), conv2d(x[0], h), rtol=1e-5, atol=1e-5)
+
+
+def test_im2col_layout_times_filters_is_the_convolution():
+    x = RNG.normal(size=(2, 6, 6, 3))
+    h = RNG.normal(size=(3, 3, 3, 4))
+    columns = im2col(x, 3)
+    assert columns.shape == (3 * 3 * 3, 2 * 4 * 4)
+    u = (h.reshape(-1, 4).T @ columns).T.reshape(2, 4, 4, 4)
+    np.testing.assert_allclose(u, conv2d(x, h), atol=1e-12)
+    # Column 0 is the top-left window of image 0, read in (p, q, k) order.
+    np.testing.assert_array_equal(columns[:, 0], x[0, :3, :3, :].ravel())
+
+
+def test_scratch_memory_stays_within_the_budget():
+    x = RNG.random((300, 26, 26, 32), dtype=np.float32)
+    h = RNG.random((3, 3, 32, 64), dtype=np.float32)
+    budget = 8 * 2**20
+    tracemalloc.start()
+    out = conv2d_im2col(x, h, memory_budget=budget)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak - out.nbytes <= budget
+
+
+def test_padding_is_within_the_budget_too():
+    x = RNG.random((50, 28, 28, 1), dtype=np.float32)
+    h = RNG.random((5, 5, 1, 8), dtype=np.float32)
+    per_image = im2col_bytes_per_image(x.shape, h.shape, 1, "same")
+    assert per_image == (28 * 28 * 25 + 32 * 32) * 4
+    tracemalloc.start()
+    budget = 3 * per_image + 2**16
+    out = conv2d_im2col(x, h, padding="same", memory_budget=budget)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak - out.nbytes <= budget
+
+
+def test_too_small_budget_is_a_clear_error():
+    with pytest.raises(ValueError, match="memory_budget: one image needs 663,552 bytes"):
+        conv2d_im2col(np.zeros((2, 26, 26, 32), np.float32), np.zeros((3, 3, 32, 64), np.float32),
+                      memory_budget=1000)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"x": np.zeros((5, 5, 2)), "h": np.zeros((3, 3, 1, 4))}, "h:"),
+    ({"x": np.zeros((3, 3, 1)), "h": np.zeros((5, 5, 1, 1))}, "H:"),
+    ({"x": np.zeros((5, 5, 1)), "h": np.zeros((3, 3, 1, 1)), "stride": 0}, "stride:"),
+    ({"x": np.zeros((5, 5, 1)), "h": np.zeros((3, 3, 1, 1)), "padding": "full"}, "padding:"),
+    ({"x": np.zeros((5, 5)), "h": np.zeros((3, 3, 1, 1))}, "x:"),
+])
+def test_same_errors_as_conv2d(kwargs, message):
+    for function in (conv2d, conv2d_im2col):
+        with pytest.raises(ValueError, match=message):
+            function(**kwargs)
+
+
+def test_reproduces_the_trained_network(mnist):
+    from course_utils.activations import layer_outputs
+    from course_utils.data import scale_images
+    from course_utils.models import trained_source_cnn
+
+    model, _ = trained_source_cnn(train=False)
+    _, (x_test, _) = mnist
+    digits = scale_images(x_test[:200])
+    keras_out = layer_outputs(model, digits, ["conv1", "conv2"])
+    h1, b1 = model.get_layer("conv1").get_weights()
+    h2, b2 = model.get_layer("conv2").get_weights()
+    z1 = np.maximum(conv2d_im2col(digits, h1, b1), 0)
+    z2 = np.maximum(conv2d_im2col(z1, h2, b2), 0)
+    assert np.abs(z1 - keras_out["conv1"]).max() <= 1e-4
+    assert np.abs(z2 - keras_out["conv2"]).max() <= 1e-4
+
+
+def _input_gradient_loops(du, x_shape, h):
+    """dL/dx[n, i+p, j+q, k] += du[n, i, j, m] * h[p, q, k, m]: the chain rule, as loops."""
+    dx = np.zeros(x_shape)
+    H, W_out = h.shape[0], du.shape[1]
+    for n in range(du.shape[0]):
+        for i in range(W_out):
+            for j in range(W_out):
+                dx[n, i:i + H, j:j + H, :] += h @ du[n, i, j]
+    return dx
+
+
+def test_gradient_checker_accepts_loops_and_names_mistakes():
+    assert checks.check_conv2d_input_gradient(_input_gradient_loops).passed
+    flipped = checks.check_conv2d_input_gradient(lambda du, s, h: _input_gradient_loops(du, s, h[::-1, ::-1]))
+    assert "flipped" in flipped.message
+    wrong_shape = checks.check_conv2d_input_gradient(lambda du, s, h: np.zeros(du.shape))
+    assert "expected an array of shape" in wrong_shape.message
+    crashed = checks.check_conv2d_input_gradient(lambda du, s, h: du @ h)
+    assert "raised" in crashed.message or "shape" in crashed.message
