@@ -14,13 +14,17 @@ ifdef MNIST_PATH
 export MNIST_PATH := $(abspath $(MNIST_PATH))
 endif
 
-.PHONY: help venv book notebooks reproduce test test-unit test-notebooks test-book clean
+# MathJax is served from the build, not a CDN, so the book works offline (npm package).
+MATHJAX_VERSION := 3.2.2
+MATHJAX := _vendor/mathjax/tex-mml-chtml.js
+
+.PHONY: help venv book notebooks reproduce test test-unit test-notebooks test-book test-browser clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
-	@echo "make test       create .venv and run every test (unit, notebooks, book build)"
+	@echo "make test       create .venv and run every test (unit, notebooks, book build, browser)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
-	@echo "make reproduce  retrain the reference runs (about 30 min on 2 CPU cores)"
+	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
 	@echo "make clean      remove _build (keeps .venv)"
 
 venv: $(STAMP)
@@ -32,7 +36,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+$(MATHJAX): Makefile
+	npm install --silent --no-save --no-package-lock --prefix $(VENV)/npm mathjax@$(MATHJAX_VERSION)
+	rm -rf _vendor/mathjax && mkdir -p _vendor/mathjax
+	cd $(VENV)/npm/node_modules/mathjax/es5 && cp -r tex-mml-chtml.js input output ui a11y sre $(CURDIR)/_vendor/mathjax/
+
+book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build -W --keep-going .
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
@@ -42,19 +51,24 @@ notebooks: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/python scripts/reproduce.py
 
-test: test-unit test-notebooks test-book
+test: test-unit test-notebooks test-book test-browser
 
 test-unit: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests --doctest-modules course_utils
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests --ignore=tests/browser --doctest-modules course_utils
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q --nbval book/*.ipynb \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-test-book: $(STAMP)
+test-book: $(STAMP) $(MATHJAX)
 	rm -rf _build
 	$(BIN)/jupyter-book build -W --keep-going .
 	test -f _build/html/index.html
+
+# The built HTML in headless Chromium (Debian's chromium; .ci/run installs it).
+test-browser: $(STAMP)
+	test -f _build/html/index.html || $(MAKE) test-book
+	$(BIN)/python -m pytest -q tests/browser
 
 clean:
 	rm -rf _build

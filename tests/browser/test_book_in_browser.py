@@ -1,0 +1,132 @@
+"""The built book in headless Chromium, served on localhost with every other request
+blocked: pages load cleanly, images have alt text, math is typeset, search works, and
+widget pages show their default figure. Screenshots go to test-reports/screenshots/.
+
+Run by `make test-browser` after the book is built (needs Debian's chromium)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "test-reports" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("*.html"))
+MATH_PAGES = ["book/01_convolution.html", "book/02_stride.html", "book/03_channels.html",
+              "book/04_pooling.html", "book/07_im2col.html"]
+# Widget pages and the caption of the static default figure each must show.
+WIDGET_PAGES = {"book/01_convolution.html": "hand-made 3x3 filters",
+                "book/02_stride.html": "padded with one pixel of zeros",
+                "book/06_what_it_learned.html": "explorer"}
+
+if not HTML.joinpath("index.html").exists():
+    pytest.skip("build the book first (make book)", allow_module_level=True)
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is missing: .ci/run installs it with apt-get")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server():
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.RequestHandlerClass.log_message = lambda *args: None
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+class PageLog:
+    """Console errors and failed or blocked requests of one page."""
+
+    def __init__(self, page, origin):
+        self.errors, self.failed, self.blocked = [], [], []
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("requestfailed", lambda req: self.failed.append(req.url))
+        page.on("response", lambda res: res.status >= 400 and self.failed.append(f"{res.status} {res.url}"))
+
+        def route(route):
+            if route.request.url.startswith(origin):
+                return route.continue_()
+            self.blocked.append(route.request.url)
+            return route.abort()
+
+        page.route("**/*", route)
+
+
+def open_page(browser, server, path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log = PageLog(page, server)
+    page.goto(f"{server}/{path}", wait_until="networkidle")
+    return page, log
+
+
+@pytest.mark.parametrize("path", ["index.html", "genindex.html"] + PAGES)
+def test_page_loads_cleanly_and_every_image_has_alt_text(browser, server, path):
+    page, log = open_page(browser, server, path)
+    images = page.eval_on_selector_all(
+        "main img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0, e.alt])")
+    page.close()
+    assert not log.blocked, f"{path} requested outside addresses: {log.blocked[:3]}"
+    assert not log.failed, f"{path} has failed requests: {log.failed[:3]}"
+    assert not log.errors, f"{path} logged console errors: {log.errors[:3]}"
+    assert all(loaded for _, loaded, _ in images), [src for src, loaded, _ in images if not loaded]
+    assert all(alt and alt.strip() for _, _, alt in images), [src for src, _, alt in images if not alt]
+
+
+@pytest.mark.parametrize("path", MATH_PAGES)
+def test_math_is_typeset(browser, server, path):
+    page, log = open_page(browser, server, path)
+    page.wait_for_selector("mjx-container", timeout=15000)
+    typeset = page.eval_on_selector_all("mjx-container", "els => els.length")
+    raw = page.eval_on_selector_all("main .math", "els => els.filter(e => !e.querySelector('mjx-container')).length")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / (Path(path).stem + ".png")))
+    page.close()
+    assert typeset > 5 and raw == 0, f"{path}: {typeset} typeset, {raw} untypeset formulas"
+    assert not log.blocked and not log.failed
+
+
+def test_search_finds_pooling(browser, server):
+    page, log = open_page(browser, server, "search.html?q=pooling")
+    page.wait_for_selector("#search-results ul.search li", timeout=15000)
+    hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.textContent)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "search_pooling.png"))
+    page.close()
+    assert any("Pooling" in hit for hit in hits), hits
+    assert not log.blocked and not log.failed and not log.errors
+
+
+@pytest.mark.parametrize("path, caption", WIDGET_PAGES.items())
+def test_widget_pages_show_their_default_figure(browser, server, path, caption):
+    page, log = open_page(browser, server, path)
+    figures = page.eval_on_selector_all(
+        "figure", "els => els.map(e => [e.textContent, !!e.querySelector('img') && "
+                  "e.querySelector('img').naturalWidth > 0])")
+    page.close()
+    matching = [loaded for text, loaded in figures if caption.lower() in text.lower()]
+    assert matching and all(matching), f"{path}: no loaded figure captioned '{caption}'"
