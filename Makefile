@@ -18,14 +18,16 @@ endif
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book notebooks reproduce test test-unit test-notebooks test-book test-browser clean
+.PHONY: help venv book notebooks reproduce student grade test test-unit test-notebooks test-book test-student test-browser clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
 	@echo "make test       create .venv and run every test (unit, notebooks, book build, browser)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
-	@echo "make clean      remove _build (keeps .venv)"
+	@echo "make student    write the student edition (notebooks and HTML) into student/"
+	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks into grades.csv"
+	@echo "make clean      remove _build and student/ (keeps .venv)"
 
 venv: $(STAMP)
 
@@ -51,7 +53,17 @@ notebooks: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/python scripts/reproduce.py
 
-test: test-unit test-notebooks test-book test-browser
+# Student edition: solutions replaced by placeholders, outputs removed, HTML without solutions.
+student: $(STAMP) $(MATHJAX)
+	$(BIN)/python scripts/student_edition.py student
+	$(BIN)/jupyter-book build -W --keep-going student
+	@echo "Student notebooks: student/book/*.ipynb; HTML: $(CURDIR)/student/_build/html/index.html"
+
+grade: $(STAMP)
+	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks" && false)
+	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv
+
+test: test-unit test-notebooks test-book test-student test-browser
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests --ignore=tests/browser --doctest-modules course_utils
@@ -65,10 +77,13 @@ test-book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build -W --keep-going .
 	test -f _build/html/index.html
 
+test-student: student
+	$(BIN)/python -m pytest -q tests/test_student_edition.py
+
 # The built HTML in headless Chromium (Debian's chromium; .ci/run installs it).
 test-browser: $(STAMP)
 	test -f _build/html/index.html || $(MAKE) test-book
 	$(BIN)/python -m pytest -q tests/browser
 
 clean:
-	rm -rf _build
+	rm -rf _build student

@@ -4,6 +4,7 @@ and listed in the table of contents. (nbval re-runs the notebooks separately.)""
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -53,4 +54,29 @@ def test_toc_lists_every_chapter_and_only_existing_pages():
     toc = (ROOT / "_toc.yml").read_text()
     entries = [line.split(":", 1)[1].strip() for line in toc.splitlines()
                if line.strip().startswith(("root:", "- file:", "file:"))]
-    assert {f"book/{p.stem}" for p in CHAPTERS} == set(entries)
+    chapters = {f"book/{p.stem}" for p in CHAPTERS}
+    pages = {e for e in entries if e not in chapters}
+    assert chapters <= set(entries), f"chapters missing from _toc.yml: {chapters - set(entries)}"
+    for page in pages:  # plain pages (appendix) that are not notebooks must exist
+        assert (ROOT / f"{page}.md").exists(), page
+
+
+def _repository_and_branch():
+    config = (ROOT / "_config.yml").read_text()
+    url = re.search(r"^repository:\n\s+url:\s*(\S+)\n\s+branch:\s*(\S+)", config, re.M)
+    return url.group(1), url.group(2)
+
+
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_installs_the_helpers_in_colab_only(ipynb):
+    code = [c for c in json.loads(ipynb.read_text())["cells"] if c["cell_type"] == "code"]
+    if not code:
+        return  # a page without code needs nothing installed
+    first = code[0]
+    url, branch = _repository_and_branch()
+    source = "".join(first["source"])
+    assert '"google.colab" in sys.modules' in source
+    assert f"git+{url}@{branch}" in source, f"{ipynb.name}: the install cell must match _config.yml's repository"
+    assert "remove-cell" in first["metadata"].get("tags", []), "hidden from the HTML book"
+    installed = re.findall(r'"([^"]*)"', source.split("install", 1)[1])
+    assert not any("tensorflow" in name.lower() for name in installed), "never reinstall TensorFlow"
