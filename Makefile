@@ -18,7 +18,7 @@ endif
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book notebooks reproduce student grade test test-unit test-notebooks test-book test-student test-browser clean
+.PHONY: help venv book notebooks reproduce student grade test test-unit test-notebooks test-book test-student test-browser test-oldest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
@@ -63,7 +63,7 @@ grade: $(STAMP)
 	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks" && false)
 	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv
 
-test: test-unit test-notebooks test-book test-student test-browser
+test: test-unit test-notebooks test-book test-student test-browser test-oldest
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests --ignore=tests/browser --doctest-modules course_utils
@@ -84,6 +84,14 @@ test-student: student
 test-browser: $(STAMP)
 	test -f _build/html/index.html || $(MAKE) test-book
 	$(BIN)/python -m pytest -q tests/browser
+
+# course_utils on the oldest versions it claims to support (pyproject.toml lower bounds).
+OLDEST := .venv-oldest
+test-oldest: tests/oldest/requirements.txt
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest/requirements.txt
+	$(OLDEST)/bin/python -m pip install --quiet --no-deps -e .
+	MPLBACKEND=Agg $(OLDEST)/bin/python tests/oldest/smoke.py
 
 clean:
 	rm -rf _build student

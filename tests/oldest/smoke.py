@@ -1,0 +1,37 @@
+"""Smoke test of course_utils on its oldest supported versions (see requirements.txt here).
+
+Imports every module and runs one small call of each kind: a checker, the NumPy
+convolutions, building the source CNN, loading the committed reference run, a sub-model.
+Prints the versions and exits non-zero on the first failure.
+"""
+
+import importlib
+
+import numpy as np
+
+MODULES = ["data", "ops", "checks", "plots", "activations", "runs", "models"]
+
+
+def main():
+    import keras
+    import matplotlib
+    import tensorflow as tf
+
+    print(f"numpy {np.__version__}, matplotlib {matplotlib.__version__}, keras {keras.__version__}, "
+          f"tensorflow {tf.__version__}")
+    modules = {name: importlib.import_module(f"course_utils.{name}") for name in MODULES}
+    checks, ops, models = modules["checks"], modules["ops"], modules["models"]
+    assert checks.check_output_size(lambda W, H, s=1, P=0: (W + 2 * P - H) // s + 1).passed
+    x, h = np.random.rand(2, 6, 6, 3), np.random.rand(3, 3, 3, 2)
+    assert np.allclose(ops.conv2d_im2col(x, h), ops.conv2d(x, h))
+    assert models.build_source_cnn().count_params() == 1199882
+    model, run = models.trained_source_cnn(train=False)
+    assert run["source"] in ("reference", "cache")
+    outputs = modules["activations"].layer_outputs(model, np.zeros((2, 28, 28, 1), "float32"), ["conv1"])
+    assert outputs["conv1"].shape == (2, 26, 26, 32)
+    modules["plots"].digit_grid(np.zeros((2, 28, 28)), labels=[0, 1])
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
