@@ -295,6 +295,7 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget:
                          f"expected at least {per_image + _OVERHEAD_BYTES:,d}")
     batch = max(1, min(len(x), usable // per_image, _FAST_BLOCK_BYTES // per_image))
     h_matrix = h.reshape(H * H * K, M).astype(dtype, copy=False)
+    bias = None if b is None else b.astype(dtype)
     u = np.empty((len(x), W_out, W_out, M), dtype=dtype)
     columns = np.empty((batch, W_out, W_out, H, H, K), dtype=dtype)    # reused for every batch
     (top, _), (left, _) = _padding_pairs(x.shape[1:3], H, stride, padding)
@@ -309,8 +310,8 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget:
             padded[:n, top:top + W, left:left + W] = x[start:start + n]
             source = padded[:n]
         np.copyto(columns[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
-        np.matmul(columns[:n].reshape(n * W_out * W_out, H * H * K), h_matrix,
-                  out=u[start:start + n].reshape(n * W_out * W_out, M))
-    if b is not None:
-        u += b.astype(dtype)
+        block = u[start:start + n].reshape(n * W_out * W_out, M)
+        np.matmul(columns[:n].reshape(n * W_out * W_out, H * H * K), h_matrix, out=block)
+        if bias is not None:
+            block += bias  # while the block is still in cache: no second pass over u
     return u[0] if added else u
