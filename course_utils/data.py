@@ -73,7 +73,8 @@ def load_mnist(path: str | os.PathLike | None = None):
 def _load_npz(path: str, origin: str):
     where = f"MNIST file {path!r} (from {origin})"
     if not os.path.isfile(path):
-        raise MnistDataError(f"{where} does not exist. {HOW_TO_FIX}")
+        relative = "" if os.path.isabs(path) else f" (a relative path is read from {os.getcwd()!r})"
+        raise MnistDataError(f"{where} does not exist{relative}. {HOW_TO_FIX}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             if not hasattr(npz, "files"):

@@ -101,6 +101,8 @@ def trained_model(config: TrainingConfig = SOURCE_CONFIG, train: bool | None = N
     """
     if train is None:
         train = os.environ.get(TRAIN_ENV_VAR, "") not in ("", "0")
+    if config.architecture not in BUILDERS:
+        raise ValueError(f"config.architecture: expected one of {sorted(BUILDERS)}, got {config.architecture!r}")
     builder = BUILDERS[config.architecture]
     cached = cache_dir() / config.key()
     if train:

@@ -143,3 +143,10 @@ def test_scale_images_rejects_bad_input(bad, message):
 def test_one_hot_rejects_bad_input(bad, message):
     with pytest.raises(ValueError, match=message):
         one_hot(bad)
+
+
+def test_relative_missing_path_says_where_it_was_looked_for(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNIST_PATH", "data/mnist.npz")
+    with pytest.raises(MnistDataError, match="relative path is read from"):
+        load_mnist()

@@ -122,3 +122,8 @@ def test_interrupted_save_leaves_no_run(tmp_path, monkeypatch):
     assert not (folder / runs.MANIFEST).exists()  # the old manifest went first: nothing half-valid
     with pytest.raises(runs.RunFileError):
         runs.read_manifest(folder)
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ValueError, match="config.architecture"):
+        trained_model(dataclasses.replace(SOURCE_CONFIG, architecture="resnet"), train=False)
