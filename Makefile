@@ -18,13 +18,14 @@ endif
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 
-.PHONY: help venv book notebooks reproduce student grade test test-unit test-notebooks test-book test-student test-browser test-oldest clean
+.PHONY: help venv book notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-oldest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
 	@echo "make test       create .venv and run every test (unit, notebooks, book build, browser)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
+	@echo "make experiments  run the architecture sweep of chapter 8 (resumable; about 75 min on 2 cores)"
 	@echo "make student    write the student edition (notebooks and HTML) into student/"
 	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks into grades.csv"
 	@echo "make clean      remove _build and student/ (keeps .venv)"
@@ -52,6 +53,10 @@ notebooks: $(STAMP)
 
 reproduce: $(STAMP)
 	$(BIN)/python scripts/reproduce.py
+
+# Resumable: stored runs are skipped. EXPERIMENTS_ARGS="--only source --seeds 0" for a part.
+experiments: $(STAMP)
+	$(BIN)/python scripts/run_experiments.py $(EXPERIMENTS_ARGS)
 
 # Student edition: solutions replaced by placeholders, outputs removed, HTML without solutions.
 student: $(STAMP) $(MATHJAX)

@@ -326,6 +326,41 @@ def check_conv2d_input_gradient(student) -> CheckResult:
                        time_limit=30)
 
 
+# --- receptive fields -------------------------------------------------------------------
+
+def _receptive_field_by_tracing(layers):
+    """Receptive field sizes found by tracing unit 0 of each layer back to the input.
+
+    Deliberately not the closed formula: unit ``i`` of a layer with kernel ``k`` and stride
+    ``s`` reads units ``i*s .. i*s+k-1`` of the layer below; follow that down to the image.
+    """
+    sizes = []
+    for top in range(len(layers)):
+        low, high = 0, 0                       # the span of units reached, in layer ``top``
+        for k, s in reversed(layers[:top + 1]):
+            low, high = low * s, high * s + k - 1
+        sizes.append(high - low + 1)
+    return np.array(sizes)
+
+
+def check_receptive_field(student) -> CheckResult:
+    """Exercise: ``receptive_field(layers)``, layers a list of (kernel, stride) pairs, returns
+    the receptive field size of every layer, in input pixels."""
+    stacks = [[(3, 1), (3, 1)], [(3, 1), (3, 1), (2, 2)], [(5, 1)], [(2, 2), (2, 2), (2, 2)],
+              [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2)], [(3, 2), (3, 2), (3, 2)], [(7, 1), (7, 1), (2, 2)]]
+    cases = [Case((stack,), f"layers={stack}") for stack in stacks]
+    mistakes = [
+        (lambda layers: np.cumsum([k - 1 for k, s in layers]) + 1,
+         "after a stride, one step of a layer spans several input pixels: multiply (k - 1) by the product of the earlier strides"),
+        (lambda layers: np.cumsum([k for k, s in layers]),
+         "neighbouring positions overlap: each layer adds k - 1 pixels, not k"),
+        (lambda layers: 1 + np.cumsum([(k - 1) * int(np.prod([s for _, s in layers[:i + 1]]))
+                                       for i, (k, _) in enumerate(layers)]),
+         "a layer's own stride does not widen its own field; only the strides before it count"),
+    ]
+    return run_checker("receptive field", student, _receptive_field_by_tracing, cases, mistakes)
+
+
 # --- the exercises that ask for code: label -> (function name the student defines, checker)
 
 EXERCISES = {
@@ -337,6 +372,7 @@ EXERCISES = {
     "ex-max-pool": ("my_max_pool", check_max_pool),
     "ex-avg-pool": ("my_avg_pool", check_avg_pool),
     "ex-col2im": ("my_input_gradient", check_conv2d_input_gradient),
+    "ex-receptive-field": ("my_receptive_field", check_receptive_field),
 }
 
 

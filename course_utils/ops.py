@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from threadpoolctl import threadpool_limits
 
 PADDING_HELP = "'valid', 'same' or a non-negative integer P (pixels added on each side)"
 
@@ -244,6 +247,28 @@ def im2col(x, H: int, stride: int = 1, padding="valid"):
     return rows.T
 
 
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _batching(images: int, per_image: int, usable: int) -> tuple[int, int]:
+    """Images per batch and threads: one thread per core, never more threads than
+    batches, and every thread's buffers together within ``usable`` bytes."""
+    batch = max(1, min(images, usable // per_image, _FAST_BLOCK_BYTES // per_image))
+    workers = min(_usable_cores(), -(-images // batch), usable // per_image)
+    if workers > 1:
+        batch = min(batch, usable // workers // per_image)
+    return batch, max(1, workers)
+
+
+def _in_threads(work, shares) -> None:
+    """Run ``work(share)`` for every share in its own thread, BLAS single-threaded meanwhile
+    (the threads already keep every core busy); re-raises the first error."""
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(shares)) as pool:
+        for future in [pool.submit(work, share) for share in shares]:
+            future.result()
+
+
 def _padded_width(W: int, H: int, stride: int, padding) -> int:
     before, after = _padding_pairs((W, W), H, stride, padding)[0]
     return W + before + after
@@ -272,7 +297,10 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget:
     zero-copy view of the input, copied once into a reused column buffer (im2col) and
     multiplied with the filters straight into the output array. The batch size is
     chosen before anything is allocated, from :func:`im2col_bytes_per_image`, so that the
-    scratch memory (column buffer and padded batch) stays within ``memory_budget`` bytes.
+    scratch memory (column buffers and padded batches) stays within ``memory_budget`` bytes.
+    With several batches and several CPU cores, the batches are shared among threads, one
+    per core, each with its own buffers and a single-threaded matrix product: one thread
+    copies windows while another multiplies, instead of the cores idling during the copy.
 
     Same arguments, errors and results as :func:`conv2d`.
 
@@ -293,25 +321,33 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget:
         raise ValueError(f"memory_budget: one image needs {per_image:,d} bytes of scratch memory plus "
                          f"{_OVERHEAD_BYTES:,d} for NumPy's buffers, got a budget of {memory_budget:,d}; "
                          f"expected at least {per_image + _OVERHEAD_BYTES:,d}")
-    batch = max(1, min(len(x), usable // per_image, _FAST_BLOCK_BYTES // per_image))
+    batch, workers = _batching(len(x), per_image, usable)
     h_matrix = h.reshape(H * H * K, M).astype(dtype, copy=False)
     bias = None if b is None else b.astype(dtype)
     u = np.empty((len(x), W_out, W_out, M), dtype=dtype)
-    columns = np.empty((batch, W_out, W_out, H, H, K), dtype=dtype)    # reused for every batch
     (top, _), (left, _) = _padding_pairs(x.shape[1:3], H, stride, padding)
     W_pad = _padded_width(W, H, stride, padding)
-    # Padding happens in a reused zero-bordered buffer: np.pad would allocate per batch.
-    padded = None if W_pad == W else np.zeros((batch, W_pad, W_pad, K), dtype=dtype)
-    for start in range(0, len(x), batch):
-        n = min(batch, len(x) - start)
-        if padded is None:
-            source = x[start:start + n]
-        else:
-            padded[:n, top:top + W, left:left + W] = x[start:start + n]
-            source = padded[:n]
-        np.copyto(columns[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
-        block = u[start:start + n].reshape(n * W_out * W_out, M)
-        np.matmul(columns[:n].reshape(n * W_out * W_out, H * H * K), h_matrix, out=block)
-        if bias is not None:
-            block += bias  # while the block is still in cache: no second pass over u
+
+    def convolve(starts):
+        columns = np.empty((batch, W_out, W_out, H, H, K), dtype=dtype)    # reused for every batch
+        # Padding happens in a reused zero-bordered buffer: np.pad would allocate per batch.
+        padded = None if W_pad == W else np.zeros((batch, W_pad, W_pad, K), dtype=dtype)
+        for start in starts:
+            n = min(batch, len(x) - start)
+            if padded is None:
+                source = x[start:start + n]
+            else:
+                padded[:n, top:top + W, left:left + W] = x[start:start + n]
+                source = padded[:n]
+            np.copyto(columns[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
+            block = u[start:start + n].reshape(n * W_out * W_out, M)
+            np.matmul(columns[:n].reshape(n * W_out * W_out, H * H * K), h_matrix, out=block)
+            if bias is not None:
+                block += bias  # while the block is still in cache: no second pass over u
+
+    starts = range(0, len(x), batch)
+    if workers == 1:
+        convolve(starts)
+    else:
+        _in_threads(convolve, [starts[i::workers] for i in range(workers)])
     return u[0] if added else u

@@ -206,3 +206,39 @@ def activation_trace(image, outputs: dict, channels: int = 8):
                 ax.set_xticks(range(value.size))
             ax.set_title(f"{name} ({value.size} values)", fontsize=8, loc="left")
     return fig
+
+
+def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True):
+    """Test accuracy (mean and standard deviation over seeds) of each sweep variant
+    against ``row[x]``, one colour per factor, each point labelled; returns the Figure.
+
+    ``rows`` are :func:`course_utils.sweep.summarise` rows.
+
+    Examples
+    --------
+    >>> rows = [{"factor": "f", "value": "a", "parameters": 10, "test_mean": 0.9, "test_std": 0.01},
+    ...         {"factor": "g", "value": "b", "parameters": 100, "test_mean": 0.95, "test_std": 0.0}]
+    >>> len(sweep_scatter(rows, "parameters", "parameters").axes[0].texts)
+    2
+    """
+    if not rows:
+        raise ValueError("rows: expected at least one summary row of the sweep, got none")
+    fig = Figure(figsize=(8, 4.6), layout="constrained")
+    ax = fig.subplots()
+    factors = list(dict.fromkeys(row["factor"] for row in rows))
+    colours = {f: c for f, c in zip(factors, [f"C{i}" for i in range(10)])}
+    for factor in factors:
+        mine = [row for row in rows if row["factor"] == factor]
+        ax.errorbar([r[x] for r in mine], [r["test_mean"] for r in mine],
+                    yerr=[0 if r["test_std"] != r["test_std"] else r["test_std"] for r in mine],
+                    fmt="o", capsize=3, color=colours[factor], label=factor)
+        for r in mine:
+            ax.annotate(r["value"], (r[x], r["test_mean"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=8, color=colours[factor])
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig

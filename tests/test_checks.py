@@ -36,6 +36,23 @@ def endless(*args):
         pass
 
 
+def receptive_field_formula(layers):
+    sizes, size, jump = [], 1, 1
+    for k, s in layers:
+        size, jump = size + (k - 1) * jump, jump * s
+        sizes.append(size)
+    return sizes
+
+
+def own_stride_counts(layers):
+    sizes, size, jump = [], 1, 1
+    for k, s in layers:
+        jump *= s                      # updated too early: the layer's own stride counts
+        size += (k - 1) * jump
+        sizes.append(size)
+    return sizes
+
+
 CORRECT = {
     checks.check_conv2d_single: conv_loops,
     checks.check_conv2d_strided: conv_loops,
@@ -44,6 +61,7 @@ CORRECT = {
     checks.check_param_count: lambda H, K, M: H * H * K * M + M,
     checks.check_max_pool: lambda x, size, stride=None: pool_loops(x, size, stride, np.max),
     checks.check_avg_pool: lambda x, size, stride=None: pool_loops(x, size, stride, np.mean),
+    checks.check_receptive_field: receptive_field_formula,
 }
 
 
@@ -72,6 +90,11 @@ WRONG = [  # (checker, wrong answer, words the verdict must contain)
     (checks.check_max_pool, lambda x, size, stride=None: pool_loops(x, size, stride, np.mean), "average"),
     (checks.check_avg_pool, lambda x, size, stride=None: pool_loops(x, size, stride, np.max), "maximum"),
     (checks.check_avg_pool, lambda x, size, stride=None: pool_loops(x, size, 1, np.mean), "stride defaults"),
+    (checks.check_receptive_field, lambda layers: list(np.cumsum([k - 1 for k, _ in layers]) + 1),
+     "product of the earlier strides"),
+    (checks.check_receptive_field, lambda layers: list(np.cumsum([k for k, _ in layers])), "not k"),
+    (checks.check_receptive_field, own_stride_counts, "own stride"),
+    (checks.check_receptive_field, lambda layers: receptive_field_formula(layers)[:-1], "shape"),
 ]
 
 

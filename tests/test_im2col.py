@@ -55,6 +55,29 @@ def test_scratch_memory_stays_within_the_budget():
     assert peak - out.nbytes <= budget
 
 
+@pytest.mark.parametrize("cores", [1, 2, 4])
+def test_threads_agree_and_stay_within_the_budget(monkeypatch, cores):
+    monkeypatch.setattr(ops, "_usable_cores", lambda: cores)
+    x = RNG.random((40, 12, 12, 8), dtype=np.float32)
+    h = RNG.random((3, 3, 8, 16), dtype=np.float32)
+    b = RNG.random(16, dtype=np.float32)
+    budget = 5 * im2col_bytes_per_image(x.shape, h.shape) + 2**16
+    assert ops._batching(len(x), im2col_bytes_per_image(x.shape, h.shape), budget - 2**16)[1] == cores
+    tracemalloc.start()
+    out = conv2d_im2col(x, h, b, memory_budget=budget)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak - out.nbytes <= budget
+    np.testing.assert_allclose(out, conv2d(x, h, b), rtol=1e-5, atol=1e-5)
+
+
+def test_an_error_in_a_thread_reaches_the_caller(monkeypatch):
+    monkeypatch.setattr(ops, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(ops, "windows", lambda *args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        conv2d_im2col(np.ones((4, 5, 5, 1)), np.ones((3, 3, 1, 1)), memory_budget=2**16 + 2 * 9 * 9 * 8)
+
+
 def test_padding_is_within_the_budget_too():
     x = RNG.random((50, 28, 28, 1), dtype=np.float32)
     h = RNG.random((5, 5, 1, 8), dtype=np.float32)

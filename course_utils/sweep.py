@@ -1,0 +1,224 @@
+"""The architecture sweep of chapter 8: one factor at a time around the source CNN.
+
+Every variant is trained with the same short schedule and several seeds. Each finished
+(variant, seed) pair is stored at once as its own JSON file, written to a temporary name
+and renamed, so an interrupted sweep loses at most the run in progress and a re-run skips
+what is done. ``make experiments`` runs it; the committed results live in
+``course_utils/reference/sweep`` so that the chapter (and Colab) can read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+from course_utils import runs
+from course_utils.architectures import ArchitectureSpec
+from course_utils.models import REFERENCE_DIR, build_small_cnn
+
+RESULTS_DIR = REFERENCE_DIR / "sweep"
+SEEDS = (0, 1, 2)
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """The short training schedule shared by every variant.
+
+    The first ``train_images`` training images are learned from; the last
+    ``validation_images`` are held out for choosing; the 10,000 test images are reported.
+    """
+
+    epochs: int = 3
+    batch_size: int = 128
+    train_images: int = 30_000
+    validation_images: int = 10_000
+    learning_rate: float = 1.0
+
+    def __post_init__(self):
+        if self.train_images + self.validation_images > 60_000:
+            raise ValueError(f"train_images + validation_images must be at most 60,000, "
+                             f"got {self.train_images} + {self.validation_images}")
+
+
+SCHEDULE = Schedule()
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A named model of the sweep: which factor it changes, to what, and how to build it."""
+
+    name: str
+    factor: str
+    value: str
+    build: Callable
+    spec: dict
+
+    @classmethod
+    def of(cls, factor: str, value, **changes) -> "Variant":
+        spec = ArchitectureSpec(**changes)
+        name = "-".join(f"{k}-{_word(v)}" for k, v in changes.items()) or "source"
+        return cls(name, factor, str(value), spec.build, dataclasses.asdict(spec))
+
+
+def _word(value) -> str:
+    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+
+
+def _variants() -> list[Variant]:
+    source = Variant.of("source model", "source")
+    found = [source]
+    for f in (8, 16, 64):
+        found.append(Variant.of("filters (conv1)", f, filters=f))
+    for k in (5, 7):
+        found.append(Variant.of("kernel size", f"{k}x{k}", kernel=k))
+    for d in (1, 3):
+        found.append(Variant.of("conv layers", d, depth=d))
+    for mode in ("average", "none", "strided"):
+        found.append(Variant.of("down-sampling", mode, downsampling=mode))
+    found.append(Variant.of("dropout", "off", dropout=False))
+    found.append(Variant.of("head", "global average pooling", head="gap"))
+    found.append(Variant("small_cnn", "recommended", "small CNN", build_small_cnn,
+                         {"architecture": "small_cnn"}))
+    return found
+
+
+VARIANTS = {v.name: v for v in _variants()}
+# The source model's value of each factor, for tables that line a factor's values up.
+SOURCE_VALUES = {"filters (conv1)": "32", "kernel size": "3x3", "conv layers": "2",
+                 "down-sampling": "max", "dropout": "on", "head": "flatten + dense"}
+
+
+def result_path(results_dir: Path, variant: str, seed: int) -> Path:
+    return Path(results_dir) / f"{variant}-seed{seed}.json"
+
+
+class _EpochTimer:
+    """Wall-clock seconds of every epoch (a Keras callback, built lazily to keep imports light)."""
+
+    def __new__(cls):
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.seconds = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds.append(time.perf_counter() - self._start)
+
+        return Timer()
+
+
+def train_variant(variant: Variant, seed: int, data, schedule: Schedule = SCHEDULE) -> dict:
+    """Train one variant with one seed; return its result record (nothing is written)."""
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = data
+    x_fit, y_fit = x_train[:schedule.train_images], y_train[:schedule.train_images]
+    x_val, y_val = x_train[-schedule.validation_images:], y_train[-schedule.validation_images:]
+    keras.utils.set_random_seed(seed)
+    model = variant.build(schedule.learning_rate)
+    timer = _EpochTimer()
+    start = time.perf_counter()
+    history = model.fit(x_fit, y_fit, batch_size=schedule.batch_size, epochs=schedule.epochs,
+                        callbacks=[timer], verbose=0)
+    seconds = time.perf_counter() - start
+    _, val_accuracy = model.evaluate(x_val, y_val, batch_size=1000, verbose=0)
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    return {
+        "format_version": FORMAT_VERSION, "variant": variant.name, "factor": variant.factor,
+        "value": variant.value, "spec": variant.spec, "schedule": dataclasses.asdict(schedule),
+        "seed": seed, "parameters": int(model.count_params()),
+        "val_accuracy": float(val_accuracy), "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss), "epoch_seconds": [round(s, 2) for s in timer.seconds],
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "environment": runs.environment(seconds),
+    }
+
+
+def read_result(path: Path) -> dict | None:
+    """A stored result, or None when the file is missing, unreadable or of another format."""
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) and result.get("format_version") == FORMAT_VERSION else None
+
+
+def is_done(path: Path, variant: Variant, seed: int, schedule: Schedule) -> bool:
+    """True when ``path`` holds a finished run of exactly this variant, seed and schedule."""
+    result = read_result(path)
+    return (result is not None and result.get("spec") == variant.spec and result.get("seed") == seed
+            and result.get("schedule") == dataclasses.asdict(schedule))
+
+
+def write_result(path: Path, result: dict) -> None:
+    """Write to a temporary name, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=SEEDS,
+              schedule: Schedule = SCHEDULE, log=print) -> list[Path]:
+    """Train every (variant, seed) not stored yet, seed by seed, storing each as it finishes.
+
+    Seeds form the outer loop, so an interrupted sweep already has every variant's first
+    seed. Returns the paths written in this call.
+    """
+    names = list(names or VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"names: unknown variants {unknown}; expected some of {sorted(VARIANTS)}")
+    todo = [(VARIANTS[n], s) for s in seeds for n in names
+            if not is_done(result_path(results_dir, n, s), VARIANTS[n], s, schedule)]
+    log(f"{len(names) * len(seeds) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
+    written = []
+    for i, (variant, seed) in enumerate(todo, start=1):
+        result = train_variant(variant, seed, data, schedule)
+        path = result_path(results_dir, variant.name, seed)
+        write_result(path, result)
+        written.append(path)
+        log(f"[{i}/{len(todo)}] {variant.name} seed {seed}: test accuracy {result['test_accuracy']:.4f}, "
+            f"{result['parameters']:,} parameters, {statistics.median(result['epoch_seconds']):.1f} s/epoch")
+    return written
+
+
+def load_results(results_dir: Path = RESULTS_DIR, schedule: Schedule = SCHEDULE) -> list[dict]:
+    """Every stored result of the current variants and schedule (others are left out)."""
+    found = []
+    for variant in VARIANTS.values():
+        for path in sorted(Path(results_dir).glob(f"{variant.name}-seed*.json")):
+            result = read_result(path)
+            if result and result.get("spec") == variant.spec and result.get("schedule") == dataclasses.asdict(schedule):
+                found.append(result)
+    return found
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    """One row per variant: accuracy mean and standard deviation over seeds, size, speed."""
+    rows = []
+    for variant in VARIANTS.values():
+        mine = [r for r in results if r["variant"] == variant.name]
+        if not mine:
+            continue
+        test = [r["test_accuracy"] for r in mine]
+        rows.append({
+            "variant": variant.name, "factor": variant.factor, "value": variant.value,
+            "seeds": len(mine), "test_mean": statistics.fmean(test),
+            "test_std": statistics.stdev(test) if len(test) > 1 else float("nan"),
+            "val_mean": statistics.fmean(r["val_accuracy"] for r in mine),
+            "parameters": mine[0]["parameters"],
+            "seconds_per_epoch": statistics.median(s for r in mine for s in r["epoch_seconds"]),
+        })
+    return rows
