@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 from keras import layers
 
 from course_utils.models import compile_model
@@ -102,8 +103,16 @@ def receptive_fields(model) -> list[dict]:
 
 
 def parameter_table(model) -> list[dict]:
-    """Parameters of every layer that has any, with its share of the model's total."""
+    """Parameters of every layer that has any, their share of the model's total, and the
+    multiply-adds the layer does per image (a convolution: one per weight and output
+    position, W'^2 H^2 K M; a Dense layer: one per weight, biases not counted)."""
     total = model.count_params()
-    return [{"layer": layer.name, "parameters": layer.count_params(),
-             "share": layer.count_params() / total}
-            for layer in model.layers if layer.count_params()]
+    rows = []
+    for layer in model.layers:
+        if not layer.count_params():
+            continue
+        weights = int(np.prod(layer.get_weights()[0].shape))
+        positions = int(np.prod(layer.output.shape[1:3])) if isinstance(layer, layers.Conv2D) else 1
+        rows.append({"layer": layer.name, "parameters": layer.count_params(),
+                     "share": layer.count_params() / total, "multiply_adds": weights * positions})
+    return rows

@@ -117,8 +117,13 @@ def windows(x, H: int, stride: int = 1):
     return sliding_window_view(x, (H, H), axis=(1, 2))[:, ::stride, ::stride]
 
 
-def check_conv_args(x, h, b, stride, padding):
+ACTIVATIONS = (None, "relu")
+
+
+def check_conv_args(x, h, b, stride, padding, activation=None):
     """Validate conv2d's arguments; return (x batch, h, b, stride, padding, added_batch)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
     x, added = _as_batch(x)
     h = np.asarray(h)
     if h.ndim != 4 or h.shape[0] != h.shape[1]:
@@ -138,7 +143,7 @@ def check_conv_args(x, h, b, stride, padding):
     return x, h, b, stride, padding, added
 
 
-def conv2d(x, h, b=None, stride: int = 1, padding="valid"):
+def conv2d(x, h, b=None, stride: int = 1, padding="valid", activation=None):
     """Multi-channel 2-D convolution (cross-correlation) with one bias per filter.
 
     ``u[n, i, j, m] = sum_{p, q, k} x[n, s*i + p, s*j + q, k] * h[p, q, k, m] + b[m]``,
@@ -151,6 +156,7 @@ def conv2d(x, h, b=None, stride: int = 1, padding="valid"):
     b : array (M,), optional
     stride : int >= 1
     padding : "valid", "same" (Keras' convention) or int P
+    activation : None, or "relu" for z = max(u, 0) (a Conv2D layer with activation="relu")
 
     Returns
     -------
@@ -164,13 +170,15 @@ def conv2d(x, h, b=None, stride: int = 1, padding="valid"):
            [26., 30., 34.],
            [42., 46., 50.]])
     """
-    x, h, b, stride, padding, added = check_conv_args(x, h, b, stride, padding)
+    x, h, b, stride, padding, added = check_conv_args(x, h, b, stride, padding, activation)
     dtype = _float_dtype(x, h) if b is None else _float_dtype(x, h, b)
     patches = windows(pad(x, h.shape[0], stride, padding), h.shape[0], stride)
     # Contract (K, H, H) of every window against (p, q, k) of every filter.
     u = np.tensordot(patches, h.transpose(2, 0, 1, 3), axes=([3, 4, 5], [0, 1, 2])).astype(dtype, copy=False)
     if b is not None:
         u += b.astype(dtype)
+    if activation == "relu":
+        np.maximum(u, 0, out=u)
     return u[0] if added else u
 
 
@@ -290,7 +298,8 @@ def im2col_bytes_per_image(x_shape, h_shape, stride: int = 1, padding="valid", i
     return (W_out * W_out * H * H * K + padded) * itemsize
 
 
-def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget: int = DEFAULT_MEMORY_BUDGET):
+def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", activation=None,
+                  memory_budget: int = DEFAULT_MEMORY_BUDGET):
     """:func:`conv2d` computed as one matrix product per batch of images, in bounded memory.
 
     The images are processed in batches. For each batch the windows are read through a
@@ -310,7 +319,7 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget:
     >>> np.array_equal(conv2d_im2col(x, h, stride=2), conv2d(x, h, stride=2))
     True
     """
-    x, h, b, stride, padding, added = check_conv_args(x, h, b, stride, padding)
+    x, h, b, stride, padding, added = check_conv_args(x, h, b, stride, padding, activation)
     dtype = _float_dtype(x, h) if b is None else _float_dtype(x, h, b)
     x = x.astype(dtype, copy=False)
     H, K, M = h.shape[0], h.shape[2], h.shape[3]
@@ -342,8 +351,11 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", memory_budget:
             np.copyto(columns[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
             block = u[start:start + n].reshape(n * W_out * W_out, M)
             np.matmul(columns[:n].reshape(n * W_out * W_out, H * H * K), h_matrix, out=block)
+            # Bias and ReLU while the block is still in cache: no second pass over u.
             if bias is not None:
-                block += bias  # while the block is still in cache: no second pass over u
+                block += bias
+            if activation == "relu":
+                np.maximum(block, 0, out=block)
 
     starts = range(0, len(x), batch)
     if workers == 1:

@@ -208,11 +208,13 @@ def activation_trace(image, outputs: dict, channels: int = 8):
     return fig
 
 
-def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True):
+def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True, floor: float | None = None):
     """Test accuracy (mean and standard deviation over seeds) of each sweep variant
     against ``row[x]``, one colour per factor, each point labelled; returns the Figure.
 
-    ``rows`` are :func:`course_utils.sweep.summarise` rows.
+    ``rows`` are :func:`course_utils.sweep.summarise` rows. Variants whose accuracy is
+    below ``floor`` are left out of the axes (they would squash the others into a line)
+    and named, with their accuracy, under the plot.
 
     Examples
     --------
@@ -225,6 +227,11 @@ def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True):
         raise ValueError("rows: expected at least one summary row of the sweep, got none")
     fig = Figure(figsize=(8, 4.6), layout="constrained")
     ax = fig.subplots()
+    below = [row for row in rows if floor is not None and row["test_mean"] < floor]
+    rows = [row for row in rows if row not in below]
+    if below:
+        ax.set_title("not shown, below {}: {}".format(floor, ", ".join(
+            f"{r['value']} ({r['test_mean']:.2f})" for r in below)), fontsize=9, loc="left")
     factors = list(dict.fromkeys(row["factor"] for row in rows))
     colours = {f: c for f, c in zip(factors, [f"C{i}" for i in range(10)])}
     for factor in factors:

@@ -113,3 +113,5 @@ def test_parameter_table_of_the_source_model():
     assert table["dense1"]["parameters"] == 12 * 12 * 64 * 128 + 128
     assert table["dense1"]["share"] == pytest.approx(1_179_776 / 1_199_882)
     assert sum(row["share"] for row in table.values()) == pytest.approx(1.0)
+    assert table["conv2"]["multiply_adds"] == 24 * 24 * (3 * 3 * 32) * 64
+    assert table["dense1"]["multiply_adds"] == 9216 * 128

@@ -33,6 +33,18 @@ def test_matches_conv2d(N, W, K, H, M, stride, padding, dtype):
     np.testing.assert_allclose(conv2d_im2col(x[0], h), conv2d(x[0], h), rtol=1e-5, atol=1e-5)
 
 
+def test_relu_is_applied_after_the_bias():
+    x = RNG.normal(size=(5, 7, 7, 3)).astype(np.float32)
+    h = RNG.normal(size=(3, 3, 3, 4)).astype(np.float32)
+    b = RNG.normal(size=4).astype(np.float32)
+    expected = np.maximum(conv2d(x, h, b), 0)
+    assert (expected == 0).any() and (expected > 0).any()
+    np.testing.assert_array_equal(conv2d(x, h, b, activation="relu"), expected)
+    budget = im2col_bytes_per_image(x.shape, h.shape) + 2**16   # one image per batch
+    np.testing.assert_allclose(conv2d_im2col(x, h, b, activation="relu", memory_budget=budget), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_im2col_layout_times_filters_is_the_convolution():
     x = RNG.normal(size=(2, 6, 6, 3))
     h = RNG.normal(size=(3, 3, 3, 4))
@@ -103,6 +115,7 @@ def test_too_small_budget_is_a_clear_error():
     ({"x": np.zeros((5, 5, 1)), "h": np.zeros((3, 3, 1, 1)), "stride": 0}, "stride:"),
     ({"x": np.zeros((5, 5, 1)), "h": np.zeros((3, 3, 1, 1)), "padding": "full"}, "padding:"),
     ({"x": np.zeros((5, 5)), "h": np.zeros((3, 3, 1, 1))}, "x:"),
+    ({"x": np.zeros((5, 5, 1)), "h": np.zeros((3, 3, 1, 1)), "activation": "sigmoid"}, "activation:"),
 ])
 def test_same_errors_as_conv2d(kwargs, message):
     for function in (conv2d, conv2d_im2col):

@@ -1,7 +1,8 @@
 """Smoke test of course_utils on its oldest supported versions (see requirements.txt here).
 
 Imports every module and runs one small call of each kind: a checker, the NumPy
-convolutions, building the source CNN, loading the committed reference run, a sub-model.
+convolutions, building the source CNN, loading the committed reference run, a sub-model,
+receptive fields and the committed architecture sweep.
 Prints the versions and exits non-zero on the first failure.
 """
 
@@ -9,7 +10,7 @@ import importlib
 
 import numpy as np
 
-MODULES = ["data", "ops", "checks", "plots", "activations", "runs", "models"]
+MODULES = ["data", "ops", "checks", "plots", "activations", "runs", "models", "architectures", "sweep"]
 
 
 def main():
@@ -30,6 +31,10 @@ def main():
     outputs = modules["activations"].layer_outputs(model, np.zeros((2, 28, 28, 1), "float32"), ["conv1"])
     assert outputs["conv1"].shape == (2, 26, 26, 32)
     modules["plots"].digit_grid(np.zeros((2, 28, 28)), labels=[0, 1])
+    fields = modules["architectures"].receptive_fields(models.build_small_cnn(compiled=False))
+    assert [r["size"] for r in fields] == [3, 5, 6, 10, 14, 16]
+    rows = modules["sweep"].summarise(modules["sweep"].load_results())
+    modules["plots"].sweep_scatter(rows, "parameters", "parameters")
     print("1 passed, 0 failed")
 
 

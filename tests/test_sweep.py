@@ -1,0 +1,110 @@
+"""The architecture sweep: resumable storage, summaries, one real (tiny) training run, and
+the committed results the chapter reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from course_utils import models, sweep
+from course_utils.data import one_hot, scale_images
+from course_utils.models import SMALL_CONFIG, trained_model
+
+TINY = sweep.Schedule(epochs=1, train_images=256, validation_images=256)
+
+
+def _fake_result(variant, seed, schedule=TINY, accuracy=0.5):
+    return {"format_version": sweep.FORMAT_VERSION, "variant": variant.name, "factor": variant.factor,
+            "value": variant.value, "spec": variant.spec, "schedule": dataclasses.asdict(schedule),
+            "seed": seed, "parameters": 1, "val_accuracy": accuracy, "test_accuracy": accuracy,
+            "test_loss": 1.0, "epoch_seconds": [1.0], "history": {}, "environment": {}}
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Replace training by an instant fake that records what it was asked to train."""
+    calls = []
+
+    def train(variant, seed, data, schedule):
+        calls.append((variant.name, seed))
+        return _fake_result(variant, seed, schedule)
+
+    monkeypatch.setattr(sweep, "train_variant", train)
+    return calls
+
+
+def test_stored_runs_are_skipped(tmp_path, fake_training):
+    names = ["source", "filters-8"]
+    sweep.run_sweep(None, tmp_path, names, seeds=(0, 1), schedule=TINY, log=lambda line: None)
+    assert fake_training == [("source", 0), ("filters-8", 0), ("source", 1), ("filters-8", 1)]
+    fake_training.clear()
+    assert sweep.run_sweep(None, tmp_path, names, seeds=(0, 1, 2), schedule=TINY, log=lambda line: None)
+    assert fake_training == [("source", 2), ("filters-8", 2)]
+
+
+def test_corrupt_or_foreign_results_are_trained_again(tmp_path, fake_training):
+    sweep.run_sweep(None, tmp_path, ["source", "kernel-5"], seeds=(0,), schedule=TINY, log=lambda line: None)
+    sweep.result_path(tmp_path, "source", 0).write_text('{"format_version": 1, "var')  # cut short
+    other = _fake_result(sweep.VARIANTS["kernel-5"], 0, dataclasses.replace(TINY, epochs=2))
+    sweep.result_path(tmp_path, "kernel-5", 0).write_text(json.dumps(other))
+    fake_training.clear()
+    sweep.run_sweep(None, tmp_path, ["source", "kernel-5"], seeds=(0,), schedule=TINY, log=lambda line: None)
+    assert fake_training == [("source", 0), ("kernel-5", 0)]
+
+
+def test_interruption_keeps_finished_runs_and_no_partial_file(tmp_path, monkeypatch):
+    def train(variant, seed, data, schedule):
+        if variant.name == "filters-16":
+            raise KeyboardInterrupt
+        return _fake_result(variant, seed, schedule)
+
+    monkeypatch.setattr(sweep, "train_variant", train)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(None, tmp_path, ["filters-8", "filters-16"], seeds=(0,), schedule=TINY,
+                        log=lambda line: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["filters-8-seed0.json"]
+
+
+def test_unknown_variant_is_named(tmp_path):
+    with pytest.raises(ValueError, match="resnet"):
+        sweep.run_sweep(None, tmp_path, ["resnet"], schedule=TINY)
+
+
+def test_schedule_cannot_overlap_validation_and_training():
+    with pytest.raises(ValueError, match="60,000"):
+        sweep.Schedule(train_images=55_000, validation_images=10_000)
+
+
+def test_summary_statistics():
+    variant = sweep.VARIANTS["depth-1"]
+    results = [_fake_result(variant, s, accuracy=a) for s, a in enumerate((0.90, 0.92, 0.94))]
+    (row,) = sweep.summarise(results)
+    assert (row["seeds"], row["test_mean"], row["test_std"]) == (3, pytest.approx(0.92), pytest.approx(0.02))
+
+
+def test_one_real_run_is_recorded(mnist):
+    (x_train, y_train), (x_test, y_test) = mnist
+    data = ((scale_images(x_train), one_hot(y_train)), (scale_images(x_test[:500]), one_hot(y_test[:500])))
+    result = sweep.train_variant(sweep.VARIANTS["filters-8"], 0, data, TINY)
+    assert result["parameters"] == sweep.VARIANTS["filters-8"].build(compiled=False).count_params()
+    assert len(result["epoch_seconds"]) == TINY.epochs
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and len(result["history"]["loss"]) == 1
+
+
+def test_committed_sweep_is_complete():
+    results = sweep.load_results()
+    done = {(r["variant"], r["seed"]) for r in results}
+    missing = [(name, s) for name in sweep.VARIANTS for s in sweep.SEEDS if (name, s) not in done]
+    assert not missing, f"run `make experiments` to finish the sweep; missing {missing}"
+
+
+def test_recommended_small_cnn_matches_the_source(mnist, tmp_path, monkeypatch):
+    monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path))  # no cache: the committed run
+    model, run = trained_model(SMALL_CONFIG, train=False)
+    _, (x_test, y_test) = mnist
+    loss, accuracy = model.evaluate(scale_images(x_test), one_hot(y_test), batch_size=1000, verbose=0)
+    assert accuracy >= 0.991
+    assert accuracy == pytest.approx(run["metrics"]["test_accuracy"], abs=2e-4)
+    assert models.build_source_cnn().count_params() >= 5 * model.count_params()
