@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import keras
+
 from course_utils import runs
 from course_utils.architectures import ArchitectureSpec
 from course_utils.models import REFERENCE_DIR, build_small_cnn
@@ -98,35 +100,27 @@ def result_path(results_dir: Path, variant: str, seed: int) -> Path:
     return Path(results_dir) / f"{variant}-seed{seed}.json"
 
 
-class _EpochTimer:
-    """Wall-clock seconds of every epoch (a Keras callback, built lazily to keep imports light)."""
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall-clock seconds of every epoch in ``seconds``."""
 
-    def __new__(cls):
-        import keras
+    def on_train_begin(self, logs=None):
+        self.seconds = []
 
-        class Timer(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.seconds = []
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._start)
-
-        return Timer()
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
 
 
 def train_variant(variant: Variant, seed: int, data, schedule: Schedule = SCHEDULE) -> dict:
     """Train one variant with one seed; return its result record (nothing is written)."""
-    import keras
-
     (x_train, y_train), (x_test, y_test) = data
     x_fit, y_fit = x_train[:schedule.train_images], y_train[:schedule.train_images]
     x_val, y_val = x_train[-schedule.validation_images:], y_train[-schedule.validation_images:]
     keras.utils.set_random_seed(seed)
     model = variant.build(schedule.learning_rate)
-    timer = _EpochTimer()
+    timer = EpochTimer()
     start = time.perf_counter()
     history = model.fit(x_fit, y_fit, batch_size=schedule.batch_size, epochs=schedule.epochs,
                         callbacks=[timer], verbose=0)
@@ -194,15 +188,31 @@ def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=SEEDS,
     return written
 
 
+class SweepResultsMissing(FileNotFoundError):
+    """No stored result of the sweep matches the current variants and schedule."""
+
+
 def load_results(results_dir: Path = RESULTS_DIR, schedule: Schedule = SCHEDULE) -> list[dict]:
-    """Every stored result of the current variants and schedule (others are left out)."""
+    """Every stored result of the current variants and schedule (others are left out).
+
+    Raises :class:`SweepResultsMissing`, saying how to make them, when there is none.
+    """
     found = []
     for variant in VARIANTS.values():
         for path in sorted(Path(results_dir).glob(f"{variant.name}-seed*.json")):
             result = read_result(path)
             if result and result.get("spec") == variant.spec and result.get("schedule") == dataclasses.asdict(schedule):
                 found.append(result)
+    if not found:
+        raise SweepResultsMissing(f"no stored sweep results for {schedule} in {results_dir}; "
+                                  "run `make experiments` to make them")
     return found
+
+
+def missing_runs(results: list[dict], seeds=SEEDS) -> list[tuple[str, int]]:
+    """The (variant, seed) pairs of the sweep that ``results`` lacks."""
+    done = {(r["variant"], r["seed"]) for r in results}
+    return [(name, seed) for name in VARIANTS for seed in seeds if (name, seed) not in done]
 
 
 def summarise(results: list[dict]) -> list[dict]:

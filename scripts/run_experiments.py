@@ -32,12 +32,17 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; see --list")
 
-    from course_utils.data import prepare_mnist
+    from course_utils.data import MnistDataError, prepare_mnist
 
+    try:
+        data = prepare_mnist()
+    except MnistDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"Schedule: {sweep.SCHEDULE}", flush=True)
     start = time.perf_counter()
     try:
-        sweep.run_sweep(prepare_mnist(), args.results, args.only, args.seeds,
+        sweep.run_sweep(data, args.results, args.only, args.seeds,
                         log=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are stored; run the same command again to continue.",

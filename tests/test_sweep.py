@@ -93,6 +93,13 @@ def test_one_real_run_is_recorded(mnist):
     assert 0.0 <= result["test_accuracy"] <= 1.0 and len(result["history"]["loss"]) == 1
 
 
+def test_missing_results_say_how_to_make_them(tmp_path):
+    with pytest.raises(sweep.SweepResultsMissing, match="make experiments"):
+        sweep.load_results(tmp_path)
+    results = [_fake_result(sweep.VARIANTS["source"], 0, sweep.SCHEDULE)]
+    assert ("source", 1) in sweep.missing_runs(results) and ("source", 0) not in sweep.missing_runs(results)
+
+
 def test_committed_sweep_is_complete():
     results = sweep.load_results()
     done = {(r["variant"], r["seed"]) for r in results}
