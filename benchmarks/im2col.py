@@ -1,11 +1,18 @@
 """conv2 of the source CNN on the 10,000 test images: naive loops, conv2d_im2col, tf.nn.conv2d.
 
-Usage: python benchmarks/im2col.py [--repeats 5] [--naive-images 2]
+Usage: python benchmarks/im2col.py [--repeats 7] [--naive-images 2] [--batches 1,2,3,8,48]
 
-All three run in this one process on the same input (the ReLU output of conv1 with the
+All run in this one process on the same input (the ReLU output of conv1 with the
 reference run's weights, 10000 x 26 x 26 x 32, float32) and compute conv2 with bias and
 ReLU. The naive loops (the equation as six nested Python loops) are timed on a few images
-and extrapolated to 10,000, which the output says. Times are medians over --repeats rounds in which the methods alternate.
+and extrapolated to 10,000, which the output says. TensorFlow is timed twice: called on
+NumPy arrays and returning one, as conv2d_im2col is (it then converts the input and copies
+its result out of the tensor), and on tensors made beforehand, returning a tensor: its own
+speed, without the conversions. Times are medians over --repeats rounds in which the fast
+methods alternate (see `alternating`).
+--batches times conv2d_im2col with a forced number of images per batch instead of the
+batches it chooses itself (same alternating rounds, against each other).
+
 Peak extra memory is what a call needs beyond its input and its output array. It is
 measured twice: with tracemalloc in this process (sees NumPy's allocations, not
 TensorFlow's), and as the peak resident set (VmHWM) of a fresh child process per method,
@@ -31,6 +38,7 @@ import numpy as np
 
 from course_utils.data import load_mnist, scale_images
 from course_utils.models import trained_source_cnn
+from course_utils import ops
 from course_utils.ops import DEFAULT_MEMORY_BUDGET, conv2d_im2col, output_size
 
 MB = 1e6
@@ -60,9 +68,74 @@ def im2col_conv_relu(z, h, b):
 
 
 def tf_conv_relu(z, h, b):
+    """What a NumPy user calls: NumPy arrays in, a NumPy array out. TensorFlow converts the
+    input into a tensor and copies its result out into a new NumPy array (.numpy())."""
     import tensorflow as tf
 
     return tf.nn.relu(tf.nn.conv2d(z, h, strides=1, padding="VALID") + b).numpy()
+
+
+def tf_tensors_conv_relu(z, h, b):
+    """TensorFlow's own speed: tensors in (converted beforehand, untimed) and a tensor out.
+    Eager operations on the CPU have finished when they return."""
+    import tensorflow as tf
+
+    return tf.nn.relu(tf.nn.conv2d(z, h, strides=1, padding="VALID") + b)
+
+
+def products_alone(z, h, b):
+    """The floor of conv2d_im2col: only its matrix products, in the same batches and
+    threads, on columns filled once beforehand (no window copy, no ReLU, and an output
+    array reused from call to call). Its result is meaningless; its time is the part of
+    conv2d_im2col that no rearranging of NumPy code can remove."""
+    plan = ops.batch_plan(z.shape, h.shape, bias=True, activation="relu")
+    rows = output_size(z.shape[1], h.shape[0]) ** 2
+    weights = np.vstack([h.reshape(-1, h.shape[3]), b[None]])
+    columns = np.ones((plan.images * rows, len(weights)), np.float32)   # only read: shared
+    out = _floor_output(len(z) * rows, h.shape[3])
+    starts = range(0, len(z), plan.images)
+
+    def multiply(share):
+        for start in share:
+            n = min(plan.images, len(z) - start)
+            np.matmul(columns[:n * rows], weights, out=out[start * rows:(start + n) * rows])
+
+    ops._in_threads(multiply, starts, plan.threads)
+    return out
+
+
+_FLOOR_OUTPUT = {}
+
+
+def _floor_output(rows, M):
+    if (rows, M) not in _FLOOR_OUTPUT:
+        _FLOOR_OUTPUT[(rows, M)] = np.zeros((rows, M), np.float32)
+    return _FLOOR_OUTPUT[(rows, M)]
+
+
+def as_tensors(z, h, b):
+    import tensorflow as tf
+
+    return tuple(tf.constant(array) for array in (z, h, b))
+
+
+def _same(z, h, b):
+    return z, h, b
+
+
+# name: (how the inputs are prepared, untimed; the timed call)
+METHODS = {"conv2d_im2col": (_same, im2col_conv_relu),
+           "tf.nn.conv2d": (_same, tf_conv_relu),
+           "tf.nn.conv2d, tensors": (as_tensors, tf_tensors_conv_relu),
+           "products alone": (_same, products_alone)}
+GOAL_RATIO = 1.0
+NOT_A_CONVOLUTION = {"products alone"}     # timed only: no correct result, no memory figures
+TRACED = {"conv2d_im2col", "tf.nn.conv2d"}  # tracemalloc sees NumPy arrays (for TensorFlow: its .numpy() copy)
+
+
+def _nbytes(out) -> int:
+    """Bytes of a float32 result, NumPy array or tensor."""
+    return 4 * int(np.prod(out.shape))
 
 
 def _status_bytes(field: str) -> int:
@@ -74,32 +147,70 @@ def _status_bytes(field: str) -> int:
     return 0
 
 
-METHODS = {"conv2d_im2col": im2col_conv_relu, "tf.nn.conv2d": tf_conv_relu}
-
-
-def timed(function, z, h, b) -> float:
+def timed(call) -> float:
     start = time.perf_counter()
-    out = function(z, h, b)
+    out = call()
     seconds = time.perf_counter() - start
     del out
     return seconds
 
 
-def _rounds(z, h, b, repeats) -> dict:
-    """Seconds of every method in every round. The methods alternate within a round, so a
-    slow minute of a shared machine slows both, and each round gives one ratio."""
-    seconds = {name: [] for name in METHODS}
-    for _ in range(repeats):
-        for name, function in METHODS.items():
-            seconds[name].append(timed(function, z, h, b))
+def alternating(calls: dict, repeats: int) -> dict:
+    """Seconds of every call in every round. Within a round the calls run one after the
+    other, in the opposite order every other round: a slow minute of a shared machine
+    slows them all, none always runs on the heels of another, and each round gives one
+    ratio."""
+    seconds = {name: [] for name in calls}
+    for round_number in range(repeats):
+        order = list(calls) if round_number % 2 == 0 else list(calls)[::-1]
+        for name in order:
+            seconds[name].append(timed(calls[name]))
     return seconds
 
 
-def traced_extra(function, z, h, b) -> float:
-    """tracemalloc's peak beyond the output array."""
+def prepared_calls(z, h, b) -> dict:
+    calls = {}
+    for name, (prepare, function) in METHODS.items():
+        inputs = prepare(z, h, b)
+        calls[name] = lambda function=function, inputs=inputs: function(*inputs)
+    return calls
+
+
+def ratio_line(rounds: dict, ours: str, theirs: str) -> str:
+    per_round = sorted(a / b for a, b in zip(rounds[ours], rounds[theirs]))
+    of_medians = statistics.median(rounds[ours]) / statistics.median(rounds[theirs])
+    return (f"time ratio {ours} / {theirs}: {of_medians:.2f} (ratio of medians); per round median "
+            f"{statistics.median(per_round):.2f}, range {per_round[0]:.2f} to {per_round[-1]:.2f}")
+
+
+def batch_sizes(z, h, b, images_per_batch, repeats: int) -> None:
+    """conv2d_im2col with batches of a forced size (the size it chooses included)."""
+    per_image = ops.im2col_bytes_per_image(z.shape, h.shape, bias=True, activation="relu")
+    chosen = ops.batch_plan(z.shape, h.shape, bias=True, activation="relu").images
+
+    def forced(images):
+        def call():
+            default, ops._CACHE_BLOCK_BYTES = ops._CACHE_BLOCK_BYTES, images * per_image
+            try:
+                return im2col_conv_relu(z, h, b)
+            finally:
+                ops._CACHE_BLOCK_BYTES = default
+        return call
+
+    calls = {images: forced(images) for images in sorted(set(images_per_batch) | {chosen})}
+    seconds = alternating(calls, repeats)
+    print(f"conv2d_im2col by images per batch ({per_image / MB:.2f} MB of scratch memory per image; "
+          f"it chooses {chosen}), medians of {repeats} alternating rounds:")
+    for images, times in seconds.items():
+        print(f"  {images:4d} images ({images * per_image / MB:6.1f} MB per thread): "
+              f"{statistics.median(times):.2f} s")
+
+
+def traced_extra(call) -> float:
+    """tracemalloc's peak beyond the output (sees NumPy's allocations, not TensorFlow's)."""
     tracemalloc.start()
-    out = function(z, h, b)
-    extra = tracemalloc.get_traced_memory()[1] - out.nbytes
+    out = call()
+    extra = tracemalloc.get_traced_memory()[1] - _nbytes(out)
     tracemalloc.stop()
     return extra
 
@@ -114,21 +225,24 @@ def child_peak_rss(method: str, data_path: str) -> float:
 def child_main(method: str, data_path: str) -> None:
     with np.load(data_path) as data:
         z, h, b = data["z"], data["h"], data["b"]
-    function = METHODS[method]
-    function(z[:10], h, b)
+    prepare, function = METHODS[method]
+    function(*prepare(z[:10], h, b))
+    inputs = prepare(z, h, b)
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")
     before = _status_bytes("VmRSS")
-    out = function(z, h, b)
-    print(json.dumps({"extra_bytes": _status_bytes("VmHWM") - before - out.nbytes}))
+    out = function(*inputs)
+    print(json.dumps({"extra_bytes": _status_bytes("VmHWM") - before - _nbytes(out)}))
 
 
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         return child_main(sys.argv[2], sys.argv[3])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--naive-images", type=int, default=2)
+    parser.add_argument("--batches", type=lambda text: [int(n) for n in text.split(",")], default=None,
+                        help="also time conv2d_im2col with these numbers of images per batch")
     args = parser.parse_args()
 
     model, _ = trained_source_cnn()
@@ -140,11 +254,14 @@ def main():
     print(f"input {z1.shape} float32 ({z1.nbytes / MB:.0f} MB), output 10000x24x24x64 "
           f"({10000 * 24 * 24 * 64 * 4 / MB:.0f} MB); im2col memory budget {DEFAULT_MEMORY_BUDGET / 2**20:.0f} MiB")
 
-    # Correctness first: all three agree.
+    # Correctness first: all agree (and every method is warmed up).
     reference = tf_conv_relu(z1[:50], h2, b2)
-    assert np.abs(im2col_conv_relu(z1[:50], h2, b2) - reference).max() < 1e-4
+    for name, call in prepared_calls(z1[:50], h2, b2).items():
+        if name in NOT_A_CONVOLUTION:
+            call()
+            continue
+        assert np.abs(np.asarray(call()) - reference).max() < 1e-4, name
     assert np.abs(naive_conv_relu(z1[:1], h2, b2) - reference[:1]).max() < 1e-4
-    tf_conv_relu(z1[:10], h2, b2)                           # warm-up
 
     start = time.perf_counter()
     naive_conv_relu(z1[:args.naive_images], h2, b2)
@@ -153,20 +270,25 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         data_path = os.path.join(folder, "conv2_input.npz")
         np.savez(data_path, z=z1, h=h2, b=b2)
-        rounds = _rounds(z1, h2, b2, args.repeats)
-        for name, function in METHODS.items():
-            results[name] = (statistics.median(rounds[name]), traced_extra(function, z1, h2, b2),
-                             child_peak_rss(name, data_path))
+        calls = prepared_calls(z1, h2, b2)
+        rounds = alternating(calls, args.repeats)
+        for name, call in calls.items():
+            memory = ((float("nan"), float("nan")) if name in NOT_A_CONVOLUTION else
+                      (traced_extra(call) if name in TRACED else float("nan"), child_peak_rss(name, data_path)))
+            results[name] = (statistics.median(rounds[name]), *memory)
     print(f"naive loops timed on {args.naive_images} images and extrapolated to {len(z1)}; "
-          f"other times are medians of {args.repeats} rounds, the methods alternating within a round")
-    print(f"{'method':15s} {'seconds':>10s} {'extra MB (tracemalloc)':>23s} {'extra MB (peak RSS)':>20s}")
+          f"other times are medians of {args.repeats} alternating rounds")
+    print(f"{'method':22s} {'seconds':>10s} {'extra MB (tracemalloc)':>23s} {'extra MB (peak RSS)':>20s}")
     for name, (seconds, traced, rss) in results.items():
-        print(f"{name:15s} {seconds:10.2f} {traced / MB:23.1f} {rss / MB:20.1f}")
-    ours, tf_time = results["conv2d_im2col"][0], results["tf.nn.conv2d"][0]
-    ratios = sorted(a / b for a, b in zip(rounds["conv2d_im2col"], rounds["tf.nn.conv2d"]))
-    print(f"time ratio conv2d_im2col / tf.nn.conv2d: {ours / tf_time:.2f} (ratio of medians); per round "
-          f"median {statistics.median(ratios):.2f}, range {ratios[0]:.2f} to {ratios[-1]:.2f} (goal <= 1.0)")
-    print(f"speed-up of conv2d_im2col over naive loops: {naive / ours:,.0f}x (goal >= 300x)")
+        print(f"{name:22s} {seconds:10.2f} {traced / MB:23.1f} {rss / MB:20.1f}")
+    print("(tf.nn.conv2d: NumPy arrays in and out, as conv2d_im2col; \"tensors\": inputs converted "
+          "beforehand and the result left a tensor, TensorFlow's own speed)")
+    print(ratio_line(rounds, "conv2d_im2col", "tf.nn.conv2d") + f" (goal <= {GOAL_RATIO})")
+    print(ratio_line(rounds, "conv2d_im2col", "tf.nn.conv2d, tensors"))
+    print(ratio_line(rounds, "products alone", "tf.nn.conv2d, tensors") + " (the floor of any NumPy im2col)")
+    print(f"speed-up of conv2d_im2col over naive loops: {naive / results['conv2d_im2col'][0]:,.0f}x (goal >= 300x)")
+    if args.batches:
+        batch_sizes(z1, h2, b2, args.batches, args.repeats)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import threading
+from typing import NamedTuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -223,8 +225,10 @@ def avg_pool2d(x, size: int = 2, stride: int | None = None):
 # --- im2col: the convolution as one matrix product ---------------------------------------
 
 DEFAULT_MEMORY_BUDGET = 64 * 2**20  # bytes of scratch memory conv2d_im2col may use
-# Larger batches gain nothing measurable: the product's speed no longer grows.
-_FAST_BLOCK_BYTES = 32 * 2**20
+# Batches of about this much scratch memory run as fast as larger ones (measured with
+# benchmarks/im2col.py --batches: 2 to 48 conv2 images alike, 1 image slower) while their
+# columns still fit in the processor's cache and the scratch memory stays a few MB.
+_CACHE_BLOCK_BYTES = 2 * 2**20
 # Allowance for NumPy's own small buffers (strided copies iterate through a buffer).
 _OVERHEAD_BYTES = 64 * 2**10
 
@@ -262,18 +266,29 @@ def _usable_cores() -> int:
 def _batching(images: int, per_image: int, usable: int) -> tuple[int, int]:
     """Images per batch and threads: one thread per core, never more threads than
     batches, and every thread's buffers together within ``usable`` bytes."""
-    batch = max(1, min(images, usable // per_image, _FAST_BLOCK_BYTES // per_image))
+    batch = max(1, min(images, usable // per_image, _CACHE_BLOCK_BYTES // per_image))
     workers = min(_usable_cores(), -(-images // batch), usable // per_image)
     if workers > 1:
         batch = min(batch, usable // workers // per_image)
     return batch, max(1, workers)
 
 
-def _in_threads(work, shares) -> None:
-    """Run ``work(share)`` for every share in its own thread, BLAS single-threaded meanwhile
-    (the threads already keep every core busy); re-raises the first error."""
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(shares)) as pool:
-        for future in [pool.submit(work, share) for share in shares]:
+def _in_threads(work, items, workers: int) -> None:
+    """Run ``work(share)`` in ``workers`` threads, BLAS single-threaded meanwhile (the threads
+    already keep every core busy); re-raises the first error. The shares draw from one queue
+    of items, so a thread slowed by the machine's other work takes fewer of them."""
+    lock, queue = threading.Lock(), iter(items)
+
+    def share():
+        while True:
+            with lock:
+                item = next(queue, None)
+            if item is None:
+                return
+            yield item
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        for future in [pool.submit(work, share()) for _ in range(workers)]:
             future.result()
 
 
@@ -282,9 +297,11 @@ def _padded_width(W: int, H: int, stride: int, padding) -> int:
     return W + before + after
 
 
-def im2col_bytes_per_image(x_shape, h_shape, stride: int = 1, padding="valid", itemsize: int = 4) -> int:
-    """Scratch bytes one image needs in :func:`conv2d_im2col`: its columns, plus its
-    zero-padded copy when there is padding.
+def im2col_bytes_per_image(x_shape, h_shape, stride: int = 1, padding="valid", itemsize: int = 4,
+                           bias: bool = False, activation=None) -> int:
+    """Scratch bytes one image needs in :func:`conv2d_im2col`: its columns (with a column
+    of ones for the bias, if there is one), its zero-padded copy when there is padding,
+    and for a ReLU one image's output of zeros (counted per image, though it is shared).
 
     Examples
     --------
@@ -295,21 +312,58 @@ def im2col_bytes_per_image(x_shape, h_shape, stride: int = 1, padding="valid", i
     W_out = output_size(W, H, stride, padding)
     W_pad = _padded_width(W, H, stride, padding)
     padded = 0 if W_pad == W else W_pad * W_pad * K
-    return (W_out * W_out * H * H * K + padded) * itemsize
+    zeros = W_out * W_out * h_shape[3] if activation == "relu" else 0
+    return (W_out * W_out * (H * H * K + bias) + padded + zeros) * itemsize
+
+
+class BatchPlan(NamedTuple):
+    """How :func:`conv2d_im2col` splits its work: images per batch, threads, and the
+    scratch bytes one image needs. Together the threads use ``scratch_bytes``."""
+
+    images: int
+    threads: int
+    per_image: int
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.images * self.threads * self.per_image
+
+
+def batch_plan(x_shape, h_shape, stride: int = 1, padding="valid", itemsize: int = 4, bias: bool = False,
+               activation=None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> BatchPlan:
+    """The batches and threads :func:`conv2d_im2col` uses for inputs of shape ``x_shape``
+    (N, W, W, K), decided before anything is allocated. Batches are as large as the
+    processor's cache holds (``_CACHE_BLOCK_BYTES`` of columns), never beyond the budget.
+
+    Examples
+    --------
+    >>> plan = batch_plan((10000, 26, 26, 32), (3, 3, 32, 64), bias=True, activation="relu")   # conv2
+    >>> plan.images, plan.scratch_bytes <= DEFAULT_MEMORY_BUDGET
+    (2, True)
+    """
+    per_image = im2col_bytes_per_image(x_shape, h_shape, stride, padding, itemsize, bias, activation)
+    usable = memory_budget - _OVERHEAD_BYTES
+    if per_image > usable:
+        raise ValueError(f"memory_budget: one image needs {per_image:,d} bytes of scratch memory plus "
+                         f"{_OVERHEAD_BYTES:,d} for NumPy's buffers, got a budget of {memory_budget:,d}; "
+                         f"expected at least {per_image + _OVERHEAD_BYTES:,d}")
+    return BatchPlan(*_batching(x_shape[0], per_image, usable), per_image)
 
 
 def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", activation=None,
                   memory_budget: int = DEFAULT_MEMORY_BUDGET):
     """:func:`conv2d` computed as one matrix product per batch of images, in bounded memory.
 
-    The images are processed in batches. For each batch the windows are read through a
-    zero-copy view of the input, copied once into a reused column buffer (im2col) and
-    multiplied with the filters straight into the output array. The batch size is
-    chosen before anything is allocated, from :func:`im2col_bytes_per_image`, so that the
-    scratch memory (column buffers and padded batches) stays within ``memory_budget`` bytes.
-    With several batches and several CPU cores, the batches are shared among threads, one
-    per core, each with its own buffers and a single-threaded matrix product: one thread
-    copies windows while another multiplies, instead of the cores idling during the copy.
+    The images are processed in small batches (:func:`batch_plan`, decided before anything
+    is allocated). For each batch the windows are read through a zero-copy view of the
+    input, copied once into a reused column buffer (im2col), beside a column of ones that
+    carries the bias, and multiplied with the filters straight into the output array. The
+    batches are just large enough for the product to run at full speed and small enough
+    for the columns to stay in the processor's cache between the copy and the product;
+    the scratch memory (column buffers and padded batches) never exceeds ``memory_budget``
+    bytes. With several CPU cores, threads (one per core, each with its own buffers and a
+    single-threaded matrix product) take batches from a common queue: one thread copies
+    windows while another multiplies, instead of the cores idling during the copy.
 
     Same arguments, errors and results as :func:`conv2d`.
 
@@ -324,21 +378,24 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", activation=Non
     x = x.astype(dtype, copy=False)
     H, K, M = h.shape[0], h.shape[2], h.shape[3]
     W, W_out = x.shape[1], output_size(x.shape[1], H, stride, padding)
-    per_image = im2col_bytes_per_image(x.shape, h.shape, stride, padding, dtype.itemsize)
-    usable = memory_budget - _OVERHEAD_BYTES
-    if per_image > usable:
-        raise ValueError(f"memory_budget: one image needs {per_image:,d} bytes of scratch memory plus "
-                         f"{_OVERHEAD_BYTES:,d} for NumPy's buffers, got a budget of {memory_budget:,d}; "
-                         f"expected at least {per_image + _OVERHEAD_BYTES:,d}")
-    batch, workers = _batching(len(x), per_image, usable)
+    batch, workers, _ = batch_plan(x.shape, h.shape, stride, padding, dtype.itemsize, b is not None,
+                                   activation, memory_budget)
+    # The bias rides in the product: a row of biases under the filters, a column of ones
+    # beside the windows (one multiply-add more per output instead of a pass over it).
     h_matrix = h.reshape(H * H * K, M).astype(dtype, copy=False)
-    bias = None if b is None else b.astype(dtype)
+    if b is not None:
+        h_matrix = np.vstack([h_matrix, b.astype(dtype)[None]])
+    rows_per_image = W_out * W_out
     u = np.empty((len(x), W_out, W_out, M), dtype=dtype)
+    # ReLU as a maximum with a whole image of zeros: against the scalar 0, np.maximum
+    # takes about four times as long (NumPy 2.4: 110 against 29 microseconds per block).
+    zeros = np.zeros(rows_per_image * M, dtype=dtype) if activation == "relu" else None
     (top, _), (left, _) = _padding_pairs(x.shape[1:3], H, stride, padding)
     W_pad = _padded_width(W, H, stride, padding)
 
     def convolve(starts):
-        columns = np.empty((batch, W_out, W_out, H, H, K), dtype=dtype)    # reused for every batch
+        columns = np.ones((batch * rows_per_image, len(h_matrix)), dtype=dtype)   # reused
+        windows_part = columns[:, :H * H * K].reshape(batch, W_out, W_out, H, H, K)
         # Padding happens in a reused zero-bordered buffer: np.pad would allocate per batch.
         padded = None if W_pad == W else np.zeros((batch, W_pad, W_pad, K), dtype=dtype)
         for start in starts:
@@ -348,18 +405,16 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", activation=Non
             else:
                 padded[:n, top:top + W, left:left + W] = x[start:start + n]
                 source = padded[:n]
-            np.copyto(columns[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
-            block = u[start:start + n].reshape(n * W_out * W_out, M)
-            np.matmul(columns[:n].reshape(n * W_out * W_out, H * H * K), h_matrix, out=block)
-            # Bias and ReLU while the block is still in cache: no second pass over u.
-            if bias is not None:
-                block += bias
-            if activation == "relu":
-                np.maximum(block, 0, out=block)
+            np.copyto(windows_part[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
+            block = u[start:start + n].reshape(n * rows_per_image, M)
+            np.matmul(columns[:n * rows_per_image], h_matrix, out=block)
+            if zeros is not None:   # ReLU while the block is still in cache
+                images = block.reshape(n, -1)
+                np.maximum(images, zeros, out=images)
 
     starts = range(0, len(x), batch)
     if workers == 1:
         convolve(starts)
     else:
-        _in_threads(convolve, [starts[i::workers] for i in range(workers)])
+        _in_threads(convolve, starts, workers)
     return u[0] if added else u

@@ -25,7 +25,7 @@ def test_matches_conv2d(N, W, K, H, M, stride, padding, dtype):
     b = RNG.normal(size=M).astype(dtype)
     expected = conv2d(x, h, b, stride, padding)
     # A budget of one image per batch exercises the batching loop.
-    budget = im2col_bytes_per_image(x.shape, h.shape, stride, padding, np.dtype(dtype).itemsize) + 2**16
+    budget = im2col_bytes_per_image(x.shape, h.shape, stride, padding, np.dtype(dtype).itemsize, bias=True) + 2**16
     for memory_budget in (budget, ops.DEFAULT_MEMORY_BUDGET):
         got = conv2d_im2col(x, h, b, stride, padding, memory_budget=memory_budget)
         assert got.dtype == dtype
@@ -40,9 +40,13 @@ def test_relu_is_applied_after_the_bias():
     expected = np.maximum(conv2d(x, h, b), 0)
     assert (expected == 0).any() and (expected > 0).any()
     np.testing.assert_array_equal(conv2d(x, h, b, activation="relu"), expected)
-    budget = im2col_bytes_per_image(x.shape, h.shape) + 2**16   # one image per batch
-    np.testing.assert_allclose(conv2d_im2col(x, h, b, activation="relu", memory_budget=budget), expected,
-                               rtol=1e-5, atol=1e-5)
+    budget = im2col_bytes_per_image(x.shape, h.shape, bias=True, activation="relu") + 2**16   # one image per batch
+    tracemalloc.start()
+    got = conv2d_im2col(x, h, b, activation="relu", memory_budget=budget)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak - got.nbytes <= budget
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_im2col_layout_times_filters_is_the_convolution():
@@ -73,8 +77,9 @@ def test_threads_agree_and_stay_within_the_budget(monkeypatch, cores):
     x = RNG.random((40, 12, 12, 8), dtype=np.float32)
     h = RNG.random((3, 3, 8, 16), dtype=np.float32)
     b = RNG.random(16, dtype=np.float32)
-    budget = 5 * im2col_bytes_per_image(x.shape, h.shape) + 2**16
-    assert ops._batching(len(x), im2col_bytes_per_image(x.shape, h.shape), budget - 2**16)[1] == cores
+    per_image = im2col_bytes_per_image(x.shape, h.shape, bias=True)
+    budget = 5 * per_image + 2**16
+    assert ops._batching(len(x), per_image, budget - 2**16)[1] == cores
     tracemalloc.start()
     out = conv2d_im2col(x, h, b, memory_budget=budget)
     peak = tracemalloc.get_traced_memory()[1]
@@ -101,6 +106,23 @@ def test_padding_is_within_the_budget_too():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak - out.nbytes <= budget
+
+
+def test_batch_plan_is_what_conv2d_im2col_allocates(monkeypatch):
+    """The plan's scratch bytes bound what the call really holds at its peak (tracemalloc)
+    without being wildly pessimistic (the ReLU's zeros are counted per image but shared),
+    and batches stay cache-sized under a huge budget."""
+    monkeypatch.setattr(ops, "_usable_cores", lambda: 2)
+    x = RNG.random((40, 26, 26, 32), dtype=np.float32)
+    h = RNG.random((3, 3, 32, 64), dtype=np.float32)
+    b = RNG.random(64, dtype=np.float32)
+    plan = ops.batch_plan(x.shape, h.shape, bias=True, activation="relu", memory_budget=2**30)
+    assert plan.threads == 2 and plan.images * plan.per_image <= ops._CACHE_BLOCK_BYTES
+    tracemalloc.start()
+    out = conv2d_im2col(x, h, b, activation="relu", memory_budget=2**30)
+    peak = tracemalloc.get_traced_memory()[1] - out.nbytes
+    tracemalloc.stop()
+    assert 0.75 * plan.scratch_bytes <= peak <= plan.scratch_bytes
 
 
 def test_too_small_budget_is_a_clear_error():
