@@ -25,6 +25,8 @@ def main():
     assert checks.check_output_size(lambda W, H, s=1, P=0: (W + 2 * P - H) // s + 1).passed
     x, h = np.random.rand(2, 6, 6, 3), np.random.rand(3, 3, 3, 2)
     assert np.allclose(ops.conv2d_im2col(x, h), ops.conv2d(x, h))
+    b = np.random.rand(2) - 0.5
+    assert np.allclose(ops.conv2d_im2col(x, h - 0.5, b, activation="relu"), ops.conv2d(x, h - 0.5, b, activation="relu"))
     assert models.build_source_cnn().count_params() == 1199882
     model, run = models.trained_source_cnn(train=False)
     assert run["source"] in ("reference", "cache")
