@@ -8,7 +8,8 @@ ReLU. The naive loops (the equation as six nested Python loops) are timed on a f
 and extrapolated to 10,000, which the output says. TensorFlow is timed twice: called on
 NumPy arrays and returning one, as conv2d_im2col is (it then converts the input and copies
 its result out of the tensor), and on tensors made beforehand, returning a tensor: its own
-speed, without the conversions. Times are medians over --repeats rounds in which the fast
+speed, without the conversions. "products alone" times only conv2d_im2col's matrix
+products (see `products_alone`): its floor. Times are medians over --repeats rounds in which the fast
 methods alternate (see `alternating`).
 --batches times conv2d_im2col with a forced number of images per batch instead of the
 batches it chooses itself (same alternating rounds, against each other).
@@ -83,16 +84,15 @@ def tf_tensors_conv_relu(z, h, b):
     return tf.nn.relu(tf.nn.conv2d(z, h, strides=1, padding="VALID") + b)
 
 
-def products_alone(z, h, b):
+def products_alone(z, h, b, out):
     """The floor of conv2d_im2col: only its matrix products, in the same batches and
     threads, on columns filled once beforehand (no window copy, no ReLU, and an output
     array reused from call to call). Its result is meaningless; its time is the part of
-    conv2d_im2col that no rearranging of NumPy code can remove."""
+    conv2d_im2col that no rearranging of the NumPy code around the products can remove."""
     plan = ops.batch_plan(z.shape, h.shape, bias=True, activation="relu")
     rows = output_size(z.shape[1], h.shape[0]) ** 2
     weights = np.vstack([h.reshape(-1, h.shape[3]), b[None]])
     columns = np.ones((plan.images * rows, len(weights)), np.float32)   # only read: shared
-    out = _floor_output(len(z) * rows, h.shape[3])
     starts = range(0, len(z), plan.images)
 
     def multiply(share):
@@ -104,13 +104,10 @@ def products_alone(z, h, b):
     return out
 
 
-_FLOOR_OUTPUT = {}
-
-
-def _floor_output(rows, M):
-    if (rows, M) not in _FLOOR_OUTPUT:
-        _FLOOR_OUTPUT[(rows, M)] = np.zeros((rows, M), np.float32)
-    return _FLOOR_OUTPUT[(rows, M)]
+def with_output(z, h, b):
+    """The inputs and an output array made once, for products_alone to reuse."""
+    rows = len(z) * output_size(z.shape[1], h.shape[0]) ** 2
+    return z, h, b, np.zeros((rows, h.shape[3]), np.float32)
 
 
 def as_tensors(z, h, b):
@@ -127,7 +124,7 @@ def _same(z, h, b):
 METHODS = {"conv2d_im2col": (_same, im2col_conv_relu),
            "tf.nn.conv2d": (_same, tf_conv_relu),
            "tf.nn.conv2d, tensors": (as_tensors, tf_tensors_conv_relu),
-           "products alone": (_same, products_alone)}
+           "products alone": (with_output, products_alone)}
 GOAL_RATIO = 1.0
 NOT_A_CONVOLUTION = {"products alone"}     # timed only: no correct result, no memory figures
 TRACED = {"conv2d_im2col", "tf.nn.conv2d"}  # tracemalloc sees NumPy arrays (for TensorFlow: its .numpy() copy)
