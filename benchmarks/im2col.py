@@ -9,8 +9,8 @@ and extrapolated to 10,000, which the output says. TensorFlow is timed twice: ca
 NumPy arrays and returning one, as conv2d_im2col is (it then converts the input and copies
 its result out of the tensor), and on tensors made beforehand, returning a tensor: its own
 speed, without the conversions. "products alone" times only conv2d_im2col's matrix
-products (see `products_alone`): its floor. Times are medians over --repeats rounds in which the fast
-methods alternate (see `alternating`).
+products (see `products_alone`): its floor. Times are medians over --repeats rounds in
+which the fast methods alternate (see `alternating`).
 --batches times conv2d_im2col with a forced number of images per batch instead of the
 batches it chooses itself (same alternating rounds, against each other).
 
