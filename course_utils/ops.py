@@ -226,7 +226,7 @@ def avg_pool2d(x, size: int = 2, stride: int | None = None):
 
 DEFAULT_MEMORY_BUDGET = 64 * 2**20  # bytes of scratch memory conv2d_im2col may use
 # Batches of about this much scratch memory run as fast as larger ones (measured with
-# benchmarks/im2col.py --batches: 2 to 48 conv2 images alike, 1 image slower) while their
+# benchmarks/im2col.py --batches: 2 to 41 conv2 images alike, 1 image slower) while their
 # columns still fit in the processor's cache and the scratch memory stays a few MB.
 _CACHE_BLOCK_BYTES = 2 * 2**20
 # Allowance for NumPy's own small buffers (strided copies iterate through a buffer).
@@ -341,6 +341,10 @@ def batch_plan(x_shape, h_shape, stride: int = 1, padding="valid", itemsize: int
     >>> plan.images, plan.scratch_bytes <= DEFAULT_MEMORY_BUDGET
     (2, True)
     """
+    if len(x_shape) != 4 or len(h_shape) != 4:
+        raise ValueError(f"x_shape, h_shape: expected (N, W, W, K) and (H, H, K, M), got {tuple(x_shape)} "
+                         f"and {tuple(h_shape)}")
+    memory_budget = _positive_int(memory_budget, "memory_budget")
     per_image = im2col_bytes_per_image(x_shape, h_shape, stride, padding, itemsize, bias, activation)
     usable = memory_budget - _OVERHEAD_BYTES
     if per_image > usable:
@@ -360,8 +364,8 @@ def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", activation=Non
     carries the bias, and multiplied with the filters straight into the output array. The
     batches are just large enough for the product to run at full speed and small enough
     for the columns to stay in the processor's cache between the copy and the product;
-    the scratch memory (column buffers and padded batches) never exceeds ``memory_budget``
-    bytes. With several CPU cores, threads (one per core, each with its own buffers and a
+    the scratch memory (column buffers, padded batches, the ReLU's zeros) never exceeds
+    ``memory_budget`` bytes (an integer). With several CPU cores, threads (one per core, each with its own buffers and a
     single-threaded matrix product) take batches from a common queue: one thread copies
     windows while another multiplies, instead of the cores idling during the copy.
 

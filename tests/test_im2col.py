@@ -125,6 +125,17 @@ def test_batch_plan_is_what_conv2d_im2col_allocates(monkeypatch):
     assert 0.75 * plan.scratch_bytes <= peak <= plan.scratch_bytes
 
 
+@pytest.mark.parametrize("memory_budget", ["64MB", 64e6, None])
+def test_a_budget_that_is_not_a_whole_number_of_bytes_is_a_clear_error(memory_budget):
+    with pytest.raises(ValueError, match="memory_budget: expected an integer"):
+        conv2d_im2col(np.zeros((2, 8, 8, 1)), np.zeros((3, 3, 1, 2)), memory_budget=memory_budget)
+
+
+def test_batch_plan_names_a_wrong_shape():
+    with pytest.raises(ValueError, match=r"x_shape, h_shape: expected \(N, W, W, K\)"):
+        ops.batch_plan((8, 8, 1), (3, 3, 1, 2))
+
+
 def test_too_small_budget_is_a_clear_error():
     with pytest.raises(ValueError, match="memory_budget: one image needs 663,552 bytes"):
         conv2d_im2col(np.zeros((2, 26, 26, 32), np.float32), np.zeros((3, 3, 32, 64), np.float32),
