@@ -25,7 +25,7 @@ help:
 	@echo "make test       create .venv and run every test (unit, notebooks, book build, browser)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
-	@echo "make experiments  run the architecture sweep of chapter 8 (resumable; about 75 min on 2 cores)"
+	@echo "make experiments  run the architecture sweep of chapter 9 (resumable; about 75 min on 2 cores)"
 	@echo "make student    write the student edition (notebooks and HTML) into student/"
 	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks into grades.csv"
 	@echo "make clean      remove _build and student/ (keeps .venv)"

@@ -1,4 +1,4 @@
-"""The architecture sweep of chapter 8: one factor at a time around the source CNN.
+"""The architecture sweep of chapter 9: one factor at a time around the source CNN.
 
 Every variant is trained with the same short schedule and several seeds. Each finished
 (variant, seed) pair is stored at once as its own JSON file, written to a temporary name
@@ -10,6 +10,7 @@ what is done. ``make experiments`` runs it; the committed results live in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import statistics
@@ -87,6 +88,9 @@ def _variants() -> list[Variant]:
     found.append(Variant.of("head", "global average pooling", head="gap"))
     found.append(Variant("small_cnn", "recommended", "small CNN", build_small_cnn,
                          {"architecture": "small_cnn"}))
+    found.append(Variant("small_cnn-head-gap", "recommended", "small CNN, GAP head",
+                         functools.partial(build_small_cnn, head="gap"),
+                         {"architecture": "small_cnn", "head": "gap"}))
     return found
 
 

@@ -1,4 +1,4 @@
-"""Run the architecture sweep of chapter 8 (`make experiments`), resuming where it stopped.
+"""Run the architecture sweep of chapter 9 (`make experiments`), resuming where it stopped.
 
 Usage: python scripts/run_experiments.py [--only NAME ...] [--seeds 0 1 2] [--results DIR] [--list]
 
