@@ -71,10 +71,10 @@ grade: $(STAMP)
 test: test-unit test-notebooks test-book test-student test-browser test-oldest
 
 test-unit: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests --ignore=tests/browser --doctest-modules course_utils
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs tests --ignore=tests/browser --doctest-modules course_utils
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q --nbval book/*.ipynb \
+	$(BIN)/python -m pytest -q -rs --nbval book/*.ipynb \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
 test-book: $(STAMP) $(MATHJAX)
@@ -83,12 +83,12 @@ test-book: $(STAMP) $(MATHJAX)
 	test -f _build/html/index.html
 
 test-student: student
-	$(BIN)/python -m pytest -q tests/test_student_edition.py
+	$(BIN)/python -m pytest -q -rs tests/test_student_edition.py
 
 # The built HTML in headless Chromium (Debian's chromium; .ci/run installs it).
 test-browser: $(STAMP)
 	test -f _build/html/index.html || $(MAKE) test-book
-	$(BIN)/python -m pytest -q tests/browser
+	$(BIN)/python -m pytest -q -rs tests/browser
 
 # course_utils on the oldest versions it claims to support (pyproject.toml lower bounds).
 OLDEST := .venv-oldest

@@ -136,14 +136,12 @@ def load_run(folder: Path, builder, config: TrainingConfig):
     weights = folder / WEIGHTS
     if not weights.is_file() or _sha256(weights) != run.get("weights_sha256"):
         raise RunFileError(f"{weights} is missing or does not match the checksum in {MANIFEST}")
-    model = builder(config.learning_rate, compiled=False)
+    model = builder(config.learning_rate)  # compiled by its builder; the file holds weights only
     try:
         model.load_weights(weights)
     except Exception as exc:  # a file of another architecture, or an h5 the library rejects
         raise RunFileError(f"{weights} does not fit {config.architecture} ({exc})") from None
-    from course_utils.models import compile_model
-
-    return compile_model(model, config.learning_rate), run
+    return model, run
 
 
 def describe(run: dict) -> str:

@@ -1,0 +1,83 @@
+"""The helper package stays easy to change: no module imports another that imports it back."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import course_utils
+from conftest import ROOT
+
+PACKAGE = ROOT / "course_utils"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every course_utils module that ``path`` imports, at module level or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("course_utils.")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("course_utils"):
+            if node.module == "course_utils":  # from course_utils import runs
+                found |= {f"course_utils.{a.name}" for a in node.names}
+            else:
+                found.add(node.module)
+    return found
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    graph = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        graph[name] = imports_of(path)
+    modules = set(graph)
+    return {m: {d for d in deps if d in modules and d != m} for m, deps in graph.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of module names, or None (depth-first search)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == "open":
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state and (cycle := visit(dep)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_in_course_utils():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, f"import cycle in course_utils: {' -> '.join(cycle)}"
+
+
+def test_cycle_finder_catches_a_planted_cycle(tmp_path):
+    package = tmp_path / "course_utils"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from course_utils import b\n")
+    (package / "b.py").write_text("def f():\n    from course_utils.a import x\n")
+    (package / "c.py").write_text("import course_utils.a\n")
+    assert find_cycle(import_graph(package)) == ["course_utils.a", "course_utils.b", "course_utils.a"]
+
+
+def test_package_docstring_lists_every_module():
+    modules = {m.name for m in pkgutil.iter_modules(course_utils.__path__)}
+    doc = course_utils.__doc__
+    missing = sorted(m for m in modules if f"``{m}``" not in doc)
+    assert not missing, f"course_utils/__init__.py's docstring does not describe: {missing}"
+    for m in modules:
+        importlib.import_module(f"course_utils.{m}")
