@@ -26,6 +26,9 @@ from course_utils.models import REFERENCE_DIR, build_small_cnn
 
 RESULTS_DIR = REFERENCE_DIR / "sweep"
 SEEDS = (0, 1, 2)
+# The source model and the variants that the chapter compares most closely (the three best
+# on validation accuracy, and the small CNN's global-average-pooling head) get five seeds.
+FIVE_SEEDS = (0, 1, 2, 3, 4)
 FORMAT_VERSION = 1
 
 
@@ -95,6 +98,20 @@ def _variants() -> list[Variant]:
 
 
 VARIANTS = {v.name: v for v in _variants()}
+# Seeds planned per variant: SEEDS unless listed here.
+PLANNED_SEEDS = {name: FIVE_SEEDS for name in ("source", "kernel-7", "kernel-5", "small_cnn",
+                                               "small_cnn-head-gap")}
+
+
+def planned_seeds(name: str) -> tuple[int, ...]:
+    """The seeds the sweep trains variant ``name`` with (``SEEDS`` unless it has more).
+
+    >>> planned_seeds("filters-8"), planned_seeds("source")
+    ((0, 1, 2), (0, 1, 2, 3, 4))
+    """
+    if name not in VARIANTS:
+        raise ValueError(f"name: expected one of {sorted(VARIANTS)}, got {name!r}")
+    return PLANNED_SEEDS.get(name, SEEDS)
 # The source model's value of each factor, for tables that line a factor's values up.
 SOURCE_VALUES = {"filters (conv1)": "32", "kernel size": "3x3", "conv layers": "2",
                  "down-sampling": "max", "dropout": "on", "head": "flatten + dense"}
@@ -167,27 +184,41 @@ def write_result(path: Path, result: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=SEEDS,
-              schedule: Schedule = SCHEDULE, log=print) -> list[Path]:
-    """Train every (variant, seed) not stored yet, seed by seed, storing each as it finishes.
+def planned_runs(names=None, seeds=None) -> list[tuple[str, int]]:
+    """The (variant, seed) pairs to train, seed by seed (seeds form the outer loop).
 
-    Seeds form the outer loop, so an interrupted sweep already has every variant's first
-    seed. Returns the paths written in this call.
+    ``seeds=None`` takes each variant's own :func:`planned_seeds`; a sequence of seeds is
+    used for every variant named.
     """
     names = list(names or VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ValueError(f"names: unknown variants {unknown}; expected some of {sorted(VARIANTS)}")
-    todo = [(VARIANTS[n], s) for s in seeds for n in names
+    per_name = {n: tuple(seeds) if seeds is not None else planned_seeds(n) for n in names}
+    every_seed = sorted({s for chosen in per_name.values() for s in chosen})
+    return [(n, s) for s in every_seed for n in names if s in per_name[n]]
+
+
+def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=None,
+              schedule: Schedule = SCHEDULE, log=print) -> list[Path]:
+    """Train every (variant, seed) not stored yet, seed by seed, storing each as it finishes.
+
+    Seeds form the outer loop, so an interrupted sweep already has every variant's first
+    seed. ``seeds=None`` trains each variant with its :func:`planned_seeds`. Returns the
+    paths written in this call.
+    """
+    planned = planned_runs(names, seeds)
+    todo = [(VARIANTS[n], s) for n, s in planned
             if not is_done(result_path(results_dir, n, s), VARIANTS[n], s, schedule)]
-    log(f"{len(names) * len(seeds) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
+    log(f"{len(planned) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
     written = []
     for i, (variant, seed) in enumerate(todo, start=1):
         result = train_variant(variant, seed, data, schedule)
         path = result_path(results_dir, variant.name, seed)
         write_result(path, result)
         written.append(path)
-        log(f"[{i}/{len(todo)}] {variant.name} seed {seed}: test accuracy {result['test_accuracy']:.4f}, "
+        log(f"[{i}/{len(todo)}] {variant.name} seed {seed}: validation accuracy {result['val_accuracy']:.4f}, "
+            f"test accuracy {result['test_accuracy']:.4f}, "
             f"{result['parameters']:,} parameters, {statistics.median(result['epoch_seconds']):.1f} s/epoch")
     return written
 
@@ -213,25 +244,37 @@ def load_results(results_dir: Path = RESULTS_DIR, schedule: Schedule = SCHEDULE)
     return found
 
 
-def missing_runs(results: list[dict], seeds=SEEDS) -> list[tuple[str, int]]:
-    """The (variant, seed) pairs of the sweep that ``results`` lacks."""
+def missing_runs(results: list[dict], seeds=None) -> list[tuple[str, int]]:
+    """The (variant, seed) pairs of the sweep that ``results`` lacks.
+
+    ``seeds=None`` expects each variant's :func:`planned_seeds`; a sequence expects those
+    seeds of every variant.
+    """
     done = {(r["variant"], r["seed"]) for r in results}
-    return [(name, seed) for name in VARIANTS for seed in seeds if (name, seed) not in done]
+    return [pair for pair in planned_runs(None, seeds) if pair not in done]
+
+
+def _std(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
 def summarise(results: list[dict]) -> list[dict]:
-    """One row per variant: accuracy mean and standard deviation over seeds, size, speed."""
+    """One row per variant: accuracy mean and standard deviation over its seeds, size, speed.
+
+    ``val_*`` is the accuracy on the held-out validation images (for choosing), ``test_*``
+    on the test images (for reporting); ``seeds`` counts the stored runs.
+    """
     rows = []
     for variant in VARIANTS.values():
         mine = [r for r in results if r["variant"] == variant.name]
         if not mine:
             continue
         test = [r["test_accuracy"] for r in mine]
+        val = [r["val_accuracy"] for r in mine]
         rows.append({
             "variant": variant.name, "factor": variant.factor, "value": variant.value,
-            "seeds": len(mine), "test_mean": statistics.fmean(test),
-            "test_std": statistics.stdev(test) if len(test) > 1 else float("nan"),
-            "val_mean": statistics.fmean(r["val_accuracy"] for r in mine),
+            "seeds": len(mine), "test_mean": statistics.fmean(test), "test_std": _std(test),
+            "val_mean": statistics.fmean(val), "val_std": _std(val),
             "parameters": mine[0]["parameters"],
             "seconds_per_epoch": statistics.median(s for r in mine for s in r["epoch_seconds"]),
         })

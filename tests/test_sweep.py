@@ -100,10 +100,36 @@ def test_missing_results_say_how_to_make_them(tmp_path):
     assert ("source", 1) in sweep.missing_runs(results) and ("source", 0) not in sweep.missing_runs(results)
 
 
+def test_variants_have_their_own_seed_lists(tmp_path, fake_training):
+    assert sweep.planned_seeds("filters-8") == (0, 1, 2)
+    assert sweep.planned_seeds("source") == (0, 1, 2, 3, 4)
+    with pytest.raises(ValueError, match="resnet"):
+        sweep.planned_seeds("resnet")
+    sweep.run_sweep(None, tmp_path, ["source", "filters-8"], schedule=TINY, log=lambda line: None)
+    assert fake_training == [("source", 0), ("filters-8", 0), ("source", 1), ("filters-8", 1),
+                             ("source", 2), ("filters-8", 2), ("source", 3), ("source", 4)]
+
+
+def test_missing_runs_follow_each_variants_seeds():
+    results = [_fake_result(sweep.VARIANTS[name], s, sweep.SCHEDULE)
+               for name in sweep.VARIANTS for s in (0, 1, 2)]
+    assert sorted(sweep.missing_runs(results)) == sorted(
+        (name, s) for name, seeds in sweep.PLANNED_SEEDS.items() for s in seeds if s > 2)
+    assert sweep.missing_runs(results, seeds=(0, 1, 2)) == []
+
+
+def test_summary_counts_unequal_seeds():
+    source, small = sweep.VARIANTS["source"], sweep.VARIANTS["small_cnn"]
+    results = ([_fake_result(source, s, accuracy=0.9) for s in range(5)]
+               + [_fake_result(small, s, accuracy=a) for s, a in enumerate((0.91, 0.93))])
+    rows = {row["variant"]: row for row in sweep.summarise(results)}
+    assert (rows["source"]["seeds"], rows["small_cnn"]["seeds"]) == (5, 2)
+    assert rows["small_cnn"]["val_mean"] == pytest.approx(0.92)
+    assert rows["small_cnn"]["val_std"] == pytest.approx(0.02 / 2 ** 0.5)
+
+
 def test_committed_sweep_is_complete():
-    results = sweep.load_results()
-    done = {(r["variant"], r["seed"]) for r in results}
-    missing = [(name, s) for name in sweep.VARIANTS for s in sweep.SEEDS if (name, s) not in done]
+    missing = sweep.missing_runs(sweep.load_results())
     assert not missing, f"run `make experiments` to finish the sweep; missing {missing}"
 
 
