@@ -208,9 +208,13 @@ def activation_trace(image, outputs: dict, channels: int = 8):
     return fig
 
 
-def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True, floor: float | None = None):
-    """Test accuracy (mean and standard deviation over seeds) of each sweep variant
-    against ``row[x]``, one colour per factor, each point labelled; returns the Figure.
+def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True, floor: float | None = None,
+                  metric: str = "test"):
+    """Accuracy (mean and standard deviation over seeds) of each sweep variant against
+    ``row[x]``, one colour per factor, each point labelled; returns the Figure.
+
+    ``metric`` is ``"test"`` or ``"val"`` (validation): the rows' ``<metric>_mean`` and
+    ``<metric>_std`` are plotted.
 
     ``rows`` are :func:`course_utils.sweep.summarise` rows. Variants whose accuracy is
     below ``floor`` are left out of the axes (they would squash the others into a line)
@@ -225,27 +229,30 @@ def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True, floor: float | 
     """
     if not rows:
         raise ValueError("rows: expected at least one summary row of the sweep, got none")
+    if metric not in ("test", "val"):
+        raise ValueError(f"metric: expected 'test' or 'val', got {metric!r}")
+    mean, std = f"{metric}_mean", f"{metric}_std"
     fig = Figure(figsize=(8, 4.6), layout="constrained")
     ax = fig.subplots()
-    below = [row for row in rows if floor is not None and row["test_mean"] < floor]
+    below = [row for row in rows if floor is not None and row[mean] < floor]
     rows = [row for row in rows if row not in below]
     if below:
         ax.set_title("not shown, below {}: {}".format(floor, ", ".join(
-            f"{r['value']} ({r['test_mean']:.2f})" for r in below)), fontsize=9, loc="left")
+            f"{r['value']} ({r[mean]:.2f})" for r in below)), fontsize=9, loc="left")
     factors = list(dict.fromkeys(row["factor"] for row in rows))
     colours = {f: c for f, c in zip(factors, [f"C{i}" for i in range(10)])}
     for factor in factors:
         mine = [row for row in rows if row["factor"] == factor]
-        ax.errorbar([r[x] for r in mine], [r["test_mean"] for r in mine],
-                    yerr=[0 if r["test_std"] != r["test_std"] else r["test_std"] for r in mine],
+        ax.errorbar([r[x] for r in mine], [r[mean] for r in mine],
+                    yerr=[0 if r[std] != r[std] else r[std] for r in mine],
                     fmt="o", capsize=3, color=colours[factor], label=factor)
         for r in mine:
-            ax.annotate(r["value"], (r[x], r["test_mean"]), textcoords="offset points",
+            ax.annotate(r["value"], (r[x], r[mean]), textcoords="offset points",
                         xytext=(5, 4), fontsize=8, color=colours[factor])
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+    ax.set_ylabel(f"{'validation' if metric == 'val' else 'test'} accuracy (mean ± sd over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return fig
