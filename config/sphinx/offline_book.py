@@ -1,9 +1,26 @@
-"""Sphinx extension for the course book: no duplicated scripts on any page.
+"""Sphinx extension for the course book: one header, no duplicated scripts, readable links.
 
-jupyter-book 1.0 registers sphinx-thebe's inline configuration script twice, which
-browsers report as "Identifier 'THEBE_JS_URL' has already been declared". This keeps the
-first copy of every script. (The book uses no live-code cells, so thebe never loads.)
+- pydata-sphinx-theme 0.17 fills ``navbar_persistent`` with a search field unless the
+  theme options name it, and sphinx-book-theme 1.3 does not, so every page gets a second,
+  full-width header bar with a second search field. Setting it empty removes that bar;
+  the book theme's own search field in the sidebar stays.
+- jupyter-book 1.0 registers sphinx-thebe's inline configuration script twice, which
+  browsers report as "Identifier 'THEBE_JS_URL' has already been declared". This keeps the
+  first copy of every script. (The book uses no live-code cells, so thebe never loads.)
+- ``static/offline_book.css`` fixes what axe-core reports on the theme (link contrast
+  inside exercise boxes) and styles the in-page explorers of ``course_utils.explorers``.
 """
+
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def _one_header(app, config):
+    options = dict(config.html_theme_options or {})
+    options.setdefault("navbar_persistent", [])
+    config.html_theme_options = options
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
 
 
 def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
@@ -19,5 +36,7 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.connect("config-inited", _one_header)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    app.add_css_file("offline_book.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
