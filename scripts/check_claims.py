@@ -1,0 +1,571 @@
+"""The claims check: every number a page's prose states is printed by its notebook or cited.
+
+Usage: python scripts/check_claims.py [book/06_training.md ...]   (no argument: every page)
+
+A page is a chapter ``book/NN_*.md`` with its paired ``.ipynb``, the glossary, or an
+appendix page (no notebook: its numbers must all be cited). The rules:
+
+**Which text is prose.** Markdown cells only. Code cells, fenced code blocks, ``{math}``
+blocks, ``$...$`` and ``$$...$$`` math (and the ``(label)`` after a ``$$``), code spans and
+roles (``{eq}`eq-conv```), directive option lines (``:label: ...``, ``:class: ...``, a
+``---`` option block), label targets (``(eq-conv)=``), URLs, link targets, HTML tags and
+comments are not. Titles of directives (``{exercise} Max pooling``) and their bodies are.
+
+**Which numbers are claims.** Decimals (0.9915), percentages (99.1%, 98–99%), integers of
+three or more digits (10,000; 197,482), speed-ups (1,070x, 6.1x), sizes (40 GB, 2.9 MB),
+times (76 minutes, 2.5 s) and scaled counts (1.2 million). A unit written after a range
+applies to both ends ("16 to 26 minutes"). Not claims: integers below 100 without a unit,
+years (1900–2099 without a unit), versions (x.y.z, or a decimal right after a library
+name such as "TensorFlow 2.0"), numbers glued to letters ("conv2d", "3D"), dimensions
+("3x3", "28 x 28") and numbers after "section", "equation", "figure", "table".
+
+**When a printed value supports a claim.** The chapter's notebook outputs (``text/plain``,
+``text/html`` with tags removed, ``text/markdown``, ``text/latex``, streams) are scanned
+for numbers; thousands separators are dropped and signs ignored. A printed value supports
+a claim written with ``d`` decimals when it rounds to the claim at ``d`` decimals (half up
+or half even) and was printed with at least ``d`` decimals (after the scaling below): a
+printed 0.99268 supports 0.9927 and 99.3%, a printed 0.9927 does not support 0.99268, and
+a printed 1.0 does not support "1.00". Equivalences tried:
+
+- a percentage ``p%`` is supported by a printed ``p`` (``99.1`` or ``99.1%``) or by a
+  printed fraction ``p/100`` (0.99146 supports 99.1%; 0.99 supports 99% but not 99.1%);
+- a plain decimal ``f`` is supported by a printed ``f`` or by a printed percentage
+  ``100 f %`` (99.15% supports 0.9915);
+- a size or a time is supported by the same number printed, or by a printed value with a
+  unit of the same kind converted to the claim's unit (4578 s supports 76 minutes; for
+  GB/MB/kB both 1000- and 1024-based conversions are accepted);
+- a scaled count ("1.2 million") by a printed 1,199,882 (divided by the scale);
+- a speed-up ("1,070x") by the number printed (with or without an x).
+
+**Otherwise it must be cited** in ``tests/claims/allowlist/<page>.yml``: a list of
+``{number: "0.9915", source: "..."}`` entries; ``number`` is written as in the text
+(units included: ``"99.1%"``, ``"40 GB"``, ``"1,070x"``); ``source`` is a quote of the
+source article, a paper, a library's documentation (with its URL), or ``defined in the
+text`` for a constant the text itself sets (a batch size of 128). An optional ``context``
+restricts the entry to sentences that contain that text. An entry that no claim uses is
+reported too, so the lists cannot rot.
+
+**Qualitative claims** (``QUALITATIVE`` below: "an order of magnitude", "nearly the same",
+"as fast as", "much faster", "slightly", ...) must sit next to a number that backs them:
+the same paragraph (or list item) states a number that passes the check, or the
+paragraph comes right after a code cell whose output prints numbers, or it ends with a
+colon and the code cell right after it prints numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOWLIST_DIR = ROOT / "tests" / "claims" / "allowlist"
+
+# Qualitative comparisons that a printed number must back (case-insensitive regexes).
+QUALITATIVE = [
+    r"orders? of magnitude",
+    r"(?:nearly|almost|about|roughly|essentially|practically|virtually) the same",
+    r"as (?:fast|slow|quickly|good|accurate|cheap|expensive) as",
+    r"(?:much|far|many times|several times|a lot|considerably|significantly) "
+    r"(?:faster|slower|better|worse|larger|smaller|bigger|higher|lower|more|less|fewer|cheaper)",
+    r"slightly",
+    r"several times",
+    r"(?:two|three|four|five|six|seven|eight|nine|ten|a hundred|a thousand|hundreds of|thousands of) times",
+    r"twice (?:as|the)",
+    r"half as",
+    r"less than half",
+    r"faster than",
+    r"slower than",
+    r"negligibl[ey]",
+    r"significantly",
+    r"considerably",
+    r"substantially",
+    r"dramatically",
+    r"drastically",
+    r"stark",
+    r"(?:almost|nearly) all",
+    r"vast majority",
+]
+QUALITATIVE_RE = re.compile(r"\b(?:" + "|".join(QUALITATIVE) + r")\b", re.IGNORECASE)
+
+VERSION_PREFIX = re.compile(
+    r"(?:TensorFlow|tf\.keras|Keras|Python|NumPy|SciPy|Matplotlib|Sphinx|jupyter-book|Jupyter Book|"
+    r"MyST|CUDA|Debian|Ubuntu|version|versions|release|v)\s*$", re.IGNORECASE)
+REFERENCE_PREFIX = re.compile(r"(?:section|sections|equation|equations|eq\.|figure|fig\.|table|step)\s*$",
+                              re.IGNORECASE)
+
+SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+              "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+TIME_UNITS = {"ms": Decimal("0.001"), "s": 1, "sec": 1, "second": 1, "seconds": 1,
+              "min": 60, "minute": 60, "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600}
+SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "billion": 10 ** 9}
+
+_NUMBER = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+_UNIT = (r"(?:\s?(?P<pct>%)|\s(?P<pct_word>percent)\b"
+         r"|\s?(?P<x>[x×])(?![\w×])"
+         r"|\s?(?P<size>[KMGT]i?B|kB|bytes?)\b"
+         r"|\s?(?P<time>ms|s|sec|seconds?|min|minutes?|h|hours?)\b"
+         r"|\s(?P<scale>thousand|million|billion)\b)?")
+CLAIM_RE = re.compile(r"(?<![\w.,])" + _NUMBER + _UNIT)
+RANGE_JOIN = re.compile(r"^\s*(?:to|–|—|-|and|or)\s*$")
+
+PRINTED_RE = re.compile(
+    r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+    r"(?:\s?(?P<pct>%)|\s?(?P<unit>[KMGT]i?B|kB|bytes?|ms|s|sec|seconds?|min|minutes?|h|hours?)\b)?")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A number stated in prose: its text, value, decimals and kind."""
+
+    text: str          # as written, e.g. "1,070x", "99.1%"
+    value: Decimal     # the number, without its unit
+    decimals: int      # decimals as written
+    kind: str          # "decimal", "count", "percent", "speedup", "size", "time", "scale"
+    unit: str = ""     # normalised unit: "gb", "min", "million", ...
+    start: int = 0
+    end: int = 0
+
+    @property
+    def canonical(self) -> str:
+        """The form an allowlist entry is matched by: no thousands separators, unit normalised."""
+        number = self.text_number
+        suffix = {"percent": "%", "speedup": "x", "decimal": "", "count": ""}.get(self.kind, " " + self.unit)
+        return number + suffix
+
+    @property
+    def text_number(self) -> str:
+        return format(self.value, "f")
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A number printed by a cell: value (absolute), decimals printed, and unit if any."""
+
+    value: Decimal
+    decimals: int
+    percent: bool = False
+    unit: str = ""
+
+
+@dataclass
+class Problem:
+    """One failure of the check, with where it is and what to do."""
+
+    kind: str          # "number", "qualitative" or "unused"
+    page: str
+    line: int
+    sentence: str
+    number: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.page}:{self.line}: {self.number!r}: {self.message}\n    sentence: {self.sentence}"
+
+
+@dataclass
+class Block:
+    """A prose paragraph (or list item), or a code cell with its outputs."""
+
+    kind: str                       # "prose" or "code"
+    text: str = ""                  # prose: the original text
+    clean: str = ""                 # prose: same length, non-prose blanked
+    outputs: list = field(default_factory=list)  # code: printed numbers
+
+
+# ---------------------------------------------------------------- prose extraction
+
+def _blank(match: re.Match) -> str:
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+INLINE_BLANKS = [
+    re.compile(r"<!--.*?-->", re.DOTALL),
+    re.compile(r"\$\$.*?\$\$(?:\s*\([\w:.-]+\))?", re.DOTALL),
+    re.compile(r"(?<![\\$])\$(?!\s)[^$]+?(?<![\s\\])\$(?!\d)", re.DOTALL),
+    re.compile(r"(?:\{[\w:-]+\})?(`+).+?\1", re.DOTALL),
+    re.compile(r"\]\([^)]*\)"),             # link targets
+    re.compile(r"<https?://[^>]*>"),
+    re.compile(r"https?://\S+"),
+    re.compile(r"</?[A-Za-z][^>]*>"),      # HTML tags
+    re.compile(r"\[\^[\w-]+\]"),           # footnote references
+    re.compile(r"^\s*\([\w:.-]+\)=\s*$", re.MULTILINE),  # label targets
+]
+
+
+def clean_prose(text: str) -> str:
+    """Return ``text`` with everything that is not prose replaced by spaces (same length)."""
+    for pattern in INLINE_BLANKS:
+        text = pattern.sub(_blank, text)
+    return text
+
+
+_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})\s*(?P<info>.*)$")
+_VERBATIM = {"code-cell", "code", "code-block", "sourcecode", "math", "raw", "literalinclude",
+             "nb-exec-table", "mermaid", "csv-table", "glue", "glue:figure"}
+
+
+def markdown_paragraphs(markdown: str) -> list[str]:
+    """Split one markdown cell into prose paragraphs and list items, dropping verbatim blocks.
+
+    Directive fences are opened and closed; their option lines are dropped, their titles
+    and bodies are prose. Returned texts keep their line breaks.
+    """
+    paragraphs, current = [], []
+    stack = []          # open fences: (fence char, length, verbatim?)
+    in_options = False  # inside a directive's option lines / --- block
+    yaml_block = False
+
+    def flush():
+        if current:
+            paragraphs.append("\n".join(current))
+            current.clear()
+
+    for line in markdown.splitlines():
+        match = _FENCE.match(line)
+        verbatim = bool(stack) and stack[-1][2]
+        if match and stack and match.group("fence")[0] == stack[-1][0] \
+                and len(match.group("fence")) >= stack[-1][1] and not match.group("info").strip():
+            stack.pop()
+            flush()
+            in_options = yaml_block = False
+            continue
+        if verbatim:
+            continue
+        if match and match.group("info").strip() or (match and match.group("fence")[0] != ":"):
+            info = match.group("info").strip()
+            name = re.match(r"\{([\w:-]+)\}", info)
+            is_verbatim = not name or name.group(1) in _VERBATIM
+            stack.append((match.group("fence")[0], len(match.group("fence")), is_verbatim))
+            flush()
+            if not is_verbatim:
+                title = info[name.end():].strip()
+                if title:
+                    paragraphs.append(title)
+                in_options = True
+            continue
+        if in_options:
+            stripped = line.strip()
+            if stripped == "---":
+                yaml_block = not yaml_block
+                continue
+            if yaml_block or re.match(r"^:[\w-]+:", stripped):
+                continue
+            in_options = False
+        if not line.strip() or line.strip() == "+++":
+            flush()
+            continue
+        if re.match(r"^\s*(?:[-*+]|\d+[.)])\s+", line) and current:
+            flush()  # every list item is its own paragraph
+        current.append(line)
+    flush()
+    return paragraphs
+
+
+def _sentence_at(text: str, clean: str, position: int) -> str:
+    """The sentence of ``text`` around ``position``, with its line breaks collapsed."""
+    start = 0
+    for match in re.finditer(r"[.!?:;][)\"”]?(?=\s+[A-Z(\-*])|\n(?=\s*(?:[-*+]\s|\|))", clean):
+        if match.end() <= position:
+            start = match.end()
+        else:
+            end = match.end()
+            break
+    else:
+        end = len(text)
+    return " ".join(text[start:end].split())
+
+
+# ---------------------------------------------------------------- numbers
+
+def find_claims(clean: str) -> list[Claim]:
+    """Every checkable number in a cleaned prose text (see the module docstring)."""
+    found = []
+    for match in CLAIM_RE.finditer(clean):
+        num = match.group("num")
+        after = clean[match.end():]
+        before = clean[:match.start()]
+        if re.match(r"\.\d", clean[match.end("num"):]):
+            continue                       # x.y.z version
+        if match.group("x") and re.match(r"\s*\d", after):
+            continue                       # a dimension: 3x3, 28 x 28
+        if not match.group("x") and re.match(r"\s?[x×]\s?\d", clean[match.end("num"):]):
+            continue                       # the left side of a dimension
+        if re.match(r"[A-Za-z_]", after) and not any(match.group(g) for g in ("x", "size", "time")):
+            continue                       # glued to a word: 3D, 2nd
+        value = Decimal(num.replace(",", ""))
+        decimals = len(num.split(".")[1]) if "." in num else 0
+        if match.group("pct") or match.group("pct_word"):
+            kind, unit = "percent", "%"
+        elif match.group("x"):
+            kind, unit = "speedup", "x"
+        elif match.group("size"):
+            kind, unit = "size", _size_unit(match.group("size"))
+        elif match.group("time"):
+            kind, unit = "time", _time_unit(match.group("time"))
+        elif match.group("scale"):
+            kind, unit = "scale", match.group("scale").lower()
+        else:
+            kind, unit = ("decimal" if decimals else "count"), ""
+            if decimals and VERSION_PREFIX.search(before):
+                continue
+            if REFERENCE_PREFIX.search(before):
+                continue
+        found.append(Claim(match.group(0).strip(), value, decimals, kind, unit, match.start(), match.end()))
+    found = _spread_range_units(found, clean)
+    return [c for c in found if _checkable(c)]
+
+
+def _spread_range_units(claims: list[Claim], clean: str) -> list[Claim]:
+    """'16 to 26 minutes': the unit of a range's right end applies to its left end."""
+    out = list(claims)
+    for i in range(len(out) - 2, -1, -1):
+        left, right = out[i], out[i + 1]
+        if left.kind in ("count", "decimal") and right.kind not in ("count", "decimal") \
+                and RANGE_JOIN.match(clean[left.end:right.start]):
+            out[i] = Claim(left.text, left.value, left.decimals, right.kind, right.unit, left.start, left.end)
+    return out
+
+
+def _checkable(claim: Claim) -> bool:
+    if claim.kind == "count":
+        return claim.value >= 100 and not (1900 <= claim.value <= 2099 and "," not in claim.text)
+    return True
+
+
+def _size_unit(text: str) -> str:
+    return text.lower().rstrip("s") if text.lower().startswith("byte") else text.lower()
+
+
+def _time_unit(text: str) -> str:
+    text = text.lower()
+    return {"sec": "s", "second": "s", "seconds": "s", "minute": "min", "minutes": "min",
+            "hour": "h", "hours": "h"}.get(text, text)
+
+
+def printed_numbers(text: str) -> list[Printed]:
+    """Every number in an output text, with its printed precision and unit."""
+    numbers = []
+    for match in PRINTED_RE.finditer(text):
+        try:
+            value = abs(Decimal(match.group("num").replace(",", "")))
+        except InvalidOperation:
+            continue
+        exponent = value.as_tuple().exponent
+        unit = match.group("unit") or ""
+        if unit.lower() in SIZE_UNITS or unit.lower().startswith("byte"):
+            unit = _size_unit(unit)
+        elif unit:
+            unit = _time_unit(unit)
+        numbers.append(Printed(value, max(0, -exponent) if isinstance(exponent, int) else 0,
+                               bool(match.group("pct")), unit))
+    return numbers
+
+
+def _rounds_to(value: Decimal, decimals_printed: int, claim: Claim) -> bool:
+    """Does a printed value, known to ``decimals_printed`` decimals, round to the claim?"""
+    if decimals_printed < claim.decimals:
+        return False
+    quantum = Decimal(1).scaleb(-claim.decimals)
+    return any(value.quantize(quantum, rounding=r) == claim.value for r in (ROUND_HALF_UP, ROUND_HALF_EVEN))
+
+
+def supports(printed: Printed, claim: Claim) -> bool:
+    """Whether one printed number supports one claim (the equivalences of the docstring)."""
+    v, d = printed.value, printed.decimals
+    if claim.kind == "percent":
+        return _rounds_to(v, d, claim) or (not printed.percent and _rounds_to(v * 100, d - 2, claim))
+    if claim.kind == "decimal":
+        return _rounds_to(v, d, claim) or (printed.percent and _rounds_to(v / 100, d + 2, claim))
+    if claim.kind == "scale":
+        factor = SCALES[claim.unit]
+        digits = len(str(factor)) - 1
+        return _rounds_to(v, d, claim) or _rounds_to(v / factor, d + digits, claim)
+    if claim.kind in ("size", "time") and printed.unit and printed.unit != claim.unit:
+        table = SIZE_UNITS if claim.kind == "size" else TIME_UNITS
+        if printed.unit not in table:
+            return False
+        factors = [Decimal(str(table[printed.unit])) / Decimal(str(table[claim.unit]))]
+        if claim.kind == "size" and printed.unit in ("kb", "mb", "gb", "tb", "b", "byte") \
+                and claim.unit in ("kb", "mb", "gb", "tb"):
+            binary = {"kb": "kib", "mb": "mib", "gb": "gib", "tb": "tib"}
+            factors.append(Decimal(str(table[printed.unit])) / Decimal(str(table[binary[claim.unit]])))
+        for factor in factors:
+            # precision of the converted value: one printed unit, expressed in the claim's unit
+            step = Decimal(1).scaleb(-d) * factor
+            if step <= Decimal(1).scaleb(-claim.decimals) and _rounds_to(v * factor, 99, claim):
+                return True
+        return False
+    return _rounds_to(v, d, claim)
+
+
+# ---------------------------------------------------------------- pages
+
+def paired_notebook(md_path: Path) -> Path | None:
+    ipynb = md_path.with_suffix(".ipynb")
+    return ipynb if ipynb.exists() else None
+
+
+def output_texts(cell: dict) -> list[str]:
+    """The text of every output of one notebook code cell."""
+    texts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            texts.append("".join(output.get("text", "")))
+        for mime in ("text/plain", "text/markdown", "text/latex", "text/html"):
+            data = output.get("data", {}).get(mime)
+            if data is not None:
+                data = "".join(data)
+                if mime == "text/html":
+                    data = re.sub(r"<[^>]+>", " ", data).replace("&nbsp;", " ")
+                texts.append(data)
+    return texts
+
+
+def page_blocks(md_path: Path, ipynb_path: Path | None = None) -> list[Block]:
+    """The page as a sequence of prose paragraphs and code cells (with their printed numbers).
+
+    Markdown cells come from the .md (the source of truth), read with jupytext; the n-th
+    code cell's outputs come from the paired notebook's next code cell with the same source
+    (a cell edited since the notebook was last executed has no outputs yet).
+    """
+    import jupytext
+
+    notebook = jupytext.read(md_path)
+    outputs = []
+    if ipynb_path is not None:
+        stored = json.loads(Path(ipynb_path).read_text())
+        outputs = [c for c in stored["cells"] if c["cell_type"] == "code"]
+    blocks, n_stored = [], 0
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for paragraph in markdown_paragraphs(cell.source):
+                blocks.append(Block("prose", paragraph, clean_prose(paragraph)))
+        elif cell.cell_type == "code":
+            # the next stored cell with the same source; a cell edited since the last run has none
+            texts = []
+            for n in range(n_stored, len(outputs)):
+                if "".join(outputs[n]["source"]).strip() == cell.source.strip():
+                    texts, n_stored = output_texts(outputs[n]), n + 1
+                    break
+            blocks.append(Block("code", outputs=[p for t in texts for p in printed_numbers(t)]))
+    return blocks
+
+
+def load_allowlist(path: Path) -> list[dict]:
+    """Read and validate an allowlist file; a missing file is an empty list."""
+    import yaml
+
+    if not Path(path).exists():
+        return []
+    entries = yaml.safe_load(Path(path).read_text()) or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a list of {{number, source}} entries, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not str(entry.get("number", "")).strip() \
+                or not str(entry.get("source", "")).strip():
+            raise ValueError(f"{path}: entry {i + 1} must have a non-empty 'number' and 'source', got {entry!r}")
+        claims = find_claims(str(entry["number"]))
+        if len(claims) != 1:
+            raise ValueError(f"{path}: entry {i + 1}: number {entry['number']!r} is not one checkable number "
+                             f"(found {[c.text for c in claims]})")
+        entry["canonical"] = claims[0].canonical
+    return entries
+
+
+def _line_of(source: str, paragraph: str, offset: int) -> int:
+    position = source.find(paragraph)
+    if position < 0:
+        return 0
+    return source.count("\n", 0, position + offset) + 1
+
+
+def check_page(md_path: Path, ipynb_path: Path | None = None, allowlist: Path | None = None,
+               ) -> tuple[list[Problem], list[Problem]]:
+    """Check one page. Returns (problems, unused allowlist entries).
+
+    Parameters
+    ----------
+    md_path : the page's MyST source.
+    ipynb_path : its paired notebook (default: the .ipynb beside it, if any).
+    allowlist : its allowlist (default: ``tests/claims/allowlist/<stem>.yml``).
+    """
+    md_path = Path(md_path)
+    if ipynb_path is None:
+        ipynb_path = paired_notebook(md_path)
+    if allowlist is None:
+        allowlist = ALLOWLIST_DIR / f"{md_path.stem}.yml"
+    entries = load_allowlist(allowlist)
+    used = [False] * len(entries)
+    source = md_path.read_text()
+    blocks = page_blocks(md_path, ipynb_path)
+    printed = [p for b in blocks if b.kind == "code" for p in b.outputs]
+    page = md_path.name
+    problems = []
+    for index, block in enumerate(blocks):
+        if block.kind != "prose":
+            continue
+        backed = False
+        for claim in find_claims(block.clean):
+            sentence = _sentence_at(block.text, block.clean, claim.start)
+            if any(supports(p, claim) for p in printed):
+                backed = True
+                continue
+            hits = [i for i, e in enumerate(entries) if e["canonical"] == claim.canonical
+                    and (not e.get("context") or e["context"] in " ".join(block.text.split()))]
+            if hits:
+                for i in hits:
+                    used[i] = True
+                backed = True
+                continue
+            problems.append(Problem(
+                "number", page, _line_of(source, block.text, claim.start), sentence, claim.text,
+                f"no output of {ipynb_path.name if ipynb_path else '(no notebook)'} prints it "
+                f"(at the precision written) and {Path(allowlist).name} does not cite it"))
+        for match in QUALITATIVE_RE.finditer(block.clean):
+            if backed or _next_to_output(blocks, index):
+                continue
+            problems.append(Problem(
+                "qualitative", page, _line_of(source, block.text, match.start()),
+                _sentence_at(block.text, block.clean, match.start()), match.group(0),
+                "qualitative claim with no number beside it: state the printed number that backs it "
+                "in this paragraph, or put the paragraph right after the cell that prints it"))
+    unused = [Problem("unused", page, 0, "", e["number"], f"{Path(allowlist).name} cites it but the page no longer "
+                      f"needs it (no such claim, or a cell prints it): remove the entry")
+              for e, u in zip(entries, used) if not u]
+    return problems, unused
+
+
+def _next_to_output(blocks: list[Block], index: int) -> bool:
+    """Right after a code cell that prints numbers, or ending in ':' right before one."""
+    before = blocks[index - 1] if index > 0 else None
+    after = blocks[index + 1] if index + 1 < len(blocks) else None
+    if before is not None and before.kind == "code" and before.outputs:
+        return True
+    text = blocks[index].text.rstrip()
+    return text.endswith(":") and after is not None and after.kind == "code" and bool(after.outputs)
+
+
+def pages(root: Path = ROOT) -> list[Path]:
+    """Every page the check covers: chapters, the glossary, appendix pages."""
+    book = Path(root) / "book"
+    return sorted(book.glob("*.md")) + sorted((book / "appendix").glob("*.md"))
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or pages()
+    failed = 0
+    for path in paths:
+        problems, unused = check_page(path.resolve())
+        for problem in problems + unused:
+            print(problem)
+        failed += len(problems) + len(unused)
+        print(f"{path}: {len(problems)} unsupported claims, {len(unused)} unused allowlist entries")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
