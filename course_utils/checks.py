@@ -17,6 +17,7 @@ Not yet: output size, case 1 of ...
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import signal
 import threading
@@ -109,9 +110,19 @@ def _compare(expected, got, atol: float) -> str | None:
     return None
 
 
+_CALL = threading.local()
+
+
+def current_time_limit() -> float:
+    """The time limit of the call in progress in this thread (the grader's stand-ins for a
+    student's function, in course_utils.grading, enforce it themselves)."""
+    return getattr(_CALL, "time_limit", TIME_LIMIT_S)
+
+
 def _call(student, case: Case, time_limit: float):
-    """Run the student's function on a copy of the case's inputs; returns (result, problem)."""
-    args = [np.copy(a) if isinstance(a, np.ndarray) else a for a in case.args]
+    """Run the student's function on a deep copy of the case's inputs; returns (result, problem)."""
+    args = copy.deepcopy(case.args)
+    _CALL.time_limit = time_limit
     try:
         with _time_limit(time_limit):
             return student(*args), None
@@ -133,9 +144,10 @@ def run_checker(exercise: str, student, reference, cases: list[Case], mistakes=(
         return CheckResult(exercise, False, f"Not yet: {exercise}: expected a function, got "
                            f"{type(student).__name__}. Pass the function itself, without ().", 0, len(cases))
     for number, case in enumerate(cases, start=1):
+        expected = reference(*copy.deepcopy(case.args))  # before the student's code runs
         got, problem = _call(student, case, time_limit)
         if problem is None:
-            problem = _compare(reference(*case.args), got, atol)
+            problem = _compare(expected, got, atol)
             if problem is not None:
                 problem += _hint(student, cases, mistakes, atol, time_limit)
         if problem is not None:
@@ -148,7 +160,7 @@ def _hint(student, cases, mistakes, atol: float, time_limit: float) -> str:
     answers = [_call(student, case, time_limit) for case in cases]
     for function, hint in mistakes:
         try:
-            if all(problem is None and _compare(function(*case.args), got, atol) is None
+            if all(problem is None and _compare(function(*copy.deepcopy(case.args)), got, atol) is None
                    for case, (got, problem) in zip(cases, answers)):
                 return f". Hint: {hint}"
         except Exception:  # a mistake model that does not apply to these cases
