@@ -31,9 +31,11 @@ a printed 1.0 does not support "1.00". Equivalences tried:
   printed fraction ``p/100`` (0.99146 supports 99.1%; 0.99 supports 99% but not 99.1%);
 - a plain decimal ``f`` is supported by a printed ``f`` or by a printed percentage
   ``100 f %`` (99.15% supports 0.9915);
-- a size or a time is supported by the same number printed, or by a printed value with a
-  unit of the same kind converted to the claim's unit (4578 s supports 76 minutes; for
-  GB/MB/kB both 1000- and 1024-based conversions are accepted);
+- a size or a time is supported by a printed value with a unit of the same kind,
+  converted to the claim's unit (4578 s supports 76 minutes; for GB/MB/kB both 1000- and
+  1024-based conversions are accepted), or by a printed value without a unit that has
+  decimals (39.81 in a column of GB supports 40 GB); a bare printed integer does not
+  (a shape's 16 is no evidence of "16 GB");
 - a scaled count ("1.2 million") by a printed 1,199,882 (divided by the scale);
 - a speed-up ("1,070x") by the number printed (with or without an x).
 
@@ -42,8 +44,9 @@ a printed 1.0 does not support "1.00". Equivalences tried:
 (units included: ``"99.1%"``, ``"40 GB"``, ``"1,070x"``); ``source`` is a quote of the
 source article, a paper, a library's documentation (with its URL), or ``defined in the
 text`` for a constant the text itself sets (a batch size of 128). An optional ``context``
-restricts the entry to sentences that contain that text. An entry that no claim uses is
-reported too, so the lists cannot rot.
+restricts the entry to paragraphs that contain that text. A cited number passes even when
+a cell also prints it (the source's 0.9915 printed beside our own result). An entry that
+matches no number of the page's prose is reported, so the lists cannot rot.
 
 **Qualitative claims** (``QUALITATIVE`` below: "an order of magnitude", "nearly the same",
 "as fast as", "much faster", "slightly", ...) must sit next to a number that backs them:
@@ -399,6 +402,8 @@ def supports(printed: Printed, claim: Claim) -> bool:
             if step <= Decimal(1).scaleb(-claim.decimals) and _rounds_to(v * factor, 99, claim):
                 return True
         return False
+    if claim.kind in ("size", "time") and not printed.unit and d == 0:
+        return False  # a bare printed integer (a shape, a count) is no evidence of "16 GB"
     return _rounds_to(v, d, claim)
 
 
@@ -511,14 +516,11 @@ def check_page(md_path: Path, ipynb_path: Path | None = None, allowlist: Path | 
         backed = False
         for claim in find_claims(block.clean):
             sentence = _sentence_at(block.text, block.clean, claim.start)
-            if any(supports(p, claim) for p in printed):
-                backed = True
-                continue
             hits = [i for i, e in enumerate(entries) if e["canonical"] == claim.canonical
                     and (not e.get("context") or e["context"] in " ".join(block.text.split()))]
-            if hits:
-                for i in hits:
-                    used[i] = True
+            for i in hits:
+                used[i] = True
+            if hits or any(supports(p, claim) for p in printed):
                 backed = True
                 continue
             problems.append(Problem(
@@ -533,8 +535,8 @@ def check_page(md_path: Path, ipynb_path: Path | None = None, allowlist: Path | 
                 _sentence_at(block.text, block.clean, match.start()), match.group(0),
                 "qualitative claim with no number beside it: state the printed number that backs it "
                 "in this paragraph, or put the paragraph right after the cell that prints it"))
-    unused = [Problem("unused", page, 0, "", e["number"], f"{Path(allowlist).name} cites it but the page no longer "
-                      f"needs it (no such claim, or a cell prints it): remove the entry")
+    unused = [Problem("unused", page, 0, "", e["number"], f"{Path(allowlist).name} cites it but the page's prose no longer "
+                      f"states it (or not in the paragraph its context names): remove the entry")
               for e, u in zip(entries, used) if not u]
     return problems, unused
 

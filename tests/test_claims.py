@@ -248,6 +248,10 @@ def test_claims_are_found_with_their_kinds():
     (Printed(Decimal("2949120"), 0, unit="byte"), "2.9 MB", True),
     (Printed(Decimal("2949120"), 0, unit="byte"), "2.8 MB", True),   # 2.81 MiB
     (Printed(Decimal("2949120"), 0, unit="byte"), "3.1 MB", False),
+    (Printed(Decimal("16"), 0), "16 GB", False),         # a bare integer: a shape, a count
+    (Printed(Decimal("39.81"), 2), "40 GB", True),
+    (Printed(Decimal("16"), 0, unit="gb"), "16 GB", True),
+    (Printed(Decimal("16"), 0, unit="s"), "16 GB", False),
     (Printed(Decimal("1199882"), 0), "1.2 million", True),
     (Printed(Decimal("1070.4"), 1), "1,070x", True),
 ])
