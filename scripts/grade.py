@@ -1,93 +1,163 @@
-"""Grade a folder of submitted notebooks with the course's checkers.
+"""Grade a folder of submitted notebooks, each in its own sandbox, verdicts computed here.
 
-Usage: python scripts/grade.py SUBMISSIONS [--out grades.csv] [--cell-timeout 120]
+Usage: python scripts/grade.py SUBMISSIONS [--out grades.csv] [--exercises ex-a,ex-b] [--jobs N]
+                                           [--cell-timeout 60] [--memory-mb 4096] [--no-sandbox]
 
-Each *.ipynb under SUBMISSIONS (the student is the file name without .ipynb) is executed
-top to bottom in a fresh kernel, errors allowed, every cell limited to --cell-timeout
-seconds (a hanging cell is interrupted and the run goes on). Then every exercise's
-checker runs on the function of that exercise's name (course_utils.checks.EXERCISES).
+Every *.ipynb under SUBMISSIONS (checkpoint folders skipped) is one student, named by its
+path relative to SUBMISSIONS. Its code cells run in a bubblewrap sandbox of its own (no
+network, no other file than itself and the read-only course, limits on memory, processes,
+CPU and file size; everything it started is killed when it is done). The checkers of
+course_utils.checks then run in this process on stand-ins that call the student's functions
+in the sandbox (see course_utils.grading). A notebook is scored on --exercises if given,
+else on the exercises of the chapter it came from (student edition metadata or file name),
+else on every exercise.
 
-Writes two CSV files: OUT with one row per student (status, 1 or 0 per exercise, total)
-and OUT with "-feedback" added, one row per student and exercise with the checker's
-message. A notebook that cannot be read, crashes or hangs still gets its row.
+Writes OUT (one row per student: status, 1/0 per exercise, blank for an exercise not
+scored, total, out_of) and OUT with "-feedback" added (one row per student and exercise
+with the verdict; the row "(notebook)" lists cells that failed, hung or were skipped).
+Both are written only when every submission has its row, each to a temporary file first.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
-import json
 import os
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the col2im checker's reference uses TensorFlow
 
-from course_utils.checks import EXERCISES
-
-MARKER = "COURSE-GRADES:"
-GRADING_CELL = (
-    "from course_utils.checks import check_all as _check_all\n"
-    "import json as _json\n"
-    f"print({MARKER!r} + _json.dumps([[r.exercise, bool(r.passed), r.message] "
-    "for r in _check_all(globals())]))"
-)
+from course_utils import grading, sandbox  # noqa: E402
+from course_utils.checks import EXERCISES  # noqa: E402
 
 
-def grade_notebook(path: Path, cell_timeout: int):
-    """Returns (status, {exercise: (passed, message)})."""
+def submissions_in(folder: Path) -> list[Path]:
+    """Every notebook under ``folder``, checkpoint copies and hidden folders skipped, sorted."""
+    found = []
+    for path in folder.rglob("*.ipynb"):
+        parts = path.relative_to(folder).parts
+        if any(part == ".ipynb_checkpoints" or part.startswith(".") for part in parts):
+            continue
+        if path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def check_output_folder(out: Path) -> str | None:
+    """None if OUT and its feedback file can be written; else what is wrong."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        return f"--out: the folder {folder} does not exist (create it first)"
     try:
-        notebook = nbformat.read(path, as_version=4)
-    except Exception as error:  # not JSON, not a notebook, unreadable
-        return f"unreadable ({type(error).__name__})", {}
-    notebook.cells.append(nbformat.v4.new_code_cell(GRADING_CELL))
-    client = NotebookClient(notebook, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
-                            interrupt_on_timeout=True, record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".grades-check-"):
+            pass
+    except OSError as error:
+        return f"--out: cannot write in {folder} ({error.strerror})"
+    return None
+
+
+def feedback_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}-feedback{out.suffix or '.csv'}")
+
+
+def write_csv_atomically(target: Path, fields: list[str], rows: list[dict]) -> None:
+    """Write to a temporary file beside ``target``, then rename: never a half-written file."""
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        client.execute()
-    except Exception as error:  # the kernel died, or the grading cell itself timed out
-        return f"execution failed ({type(error).__name__})", {}
-    errors = sum(o.get("output_type") == "error" for c in notebook.cells[:-1] for o in c.get("outputs", []))
-    for output in notebook.cells[-1].get("outputs", []):
-        text = output.get("text", "")
-        if MARKER in text:
-            results = json.loads(text.split(MARKER, 1)[1].splitlines()[0])
-            status = "ok" if not errors else f"ran with {errors} cell error(s)"
-            return status, {label: (passed, message) for label, passed, message in results}
-    return "grading cell produced no result", {}
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("submissions", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("grades.csv"))
-    parser.add_argument("--cell-timeout", type=int, default=120)
-    args = parser.parse_args(argv)
-    if not args.submissions.is_dir():
-        print(f"error: SUBMISSIONS must be a folder of .ipynb files, got {args.submissions}", file=sys.stderr)
-        return 2
-    labels = list(EXERCISES)
-    summary, feedback = [], []
-    for path in sorted(args.submissions.rglob("*.ipynb")):
-        status, results = grade_notebook(path, args.cell_timeout)
-        scores = {label: int(results.get(label, (False, ""))[0]) for label in labels}
-        summary.append({"student": path.stem, "status": status, **scores, "total": sum(scores.values())})
-        for label in labels:
-            passed, message = results.get(label, (False, status))
-            feedback.append({"student": path.stem, "exercise": label, "passed": int(passed), "message": message})
-        print(f"{path.stem}: {sum(scores.values())}/{len(labels)} ({status})", flush=True)
-    feedback_path = args.out.with_name(f"{args.out.stem}-feedback{args.out.suffix}")
-    for target, rows, fields in [(args.out, summary, ["student", "status", *labels, "total"]),
-                                 (feedback_path, feedback, ["student", "exercise", "passed", "message"])]:
-        tmp = target.with_name(f".{target.name}.tmp")
-        with open(tmp, "w", newline="") as file:
+        with os.fdopen(handle, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, target)
-    print(f"wrote {args.out} and {feedback_path}")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rows_of(grades: list[grading.SubmissionGrade]) -> tuple[list[dict], list[dict]]:
+    labels = list(EXERCISES)
+    summary, feedback = [], []
+    for grade in grades:
+        scores = {label: (int(grade.verdicts[label].passed) if label in grade.verdicts else "") for label in labels}
+        summary.append({"student": grade.student, "status": grade.status, **scores,
+                        "total": grade.total, "out_of": len(grade.verdicts)})
+        for label, verdict in grade.verdicts.items():
+            feedback.append({"student": grade.student, "exercise": label, "passed": int(verdict.passed),
+                             "message": verdict.message})
+        feedback.append({"student": grade.student, "exercise": "(notebook)", "passed": "",
+                         "message": "; ".join(grade.log) or "every code cell ran without error"})
+    return summary, feedback
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("submissions", type=Path, help="folder of submitted .ipynb files (searched recursively)")
+    parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="summary CSV (default grades.csv)")
+    parser.add_argument("--exercises", default="",
+                        help="comma-separated exercise labels to score (default: the notebook's chapter)")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once, one sandbox each")
+    parser.add_argument("--cell-timeout", type=float, default=60, help="seconds for each code cell")
+    parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb,
+                        help="address-space limit of each sandboxed process")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run notebooks without the sandbox: ONLY for notebooks you trust")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    problems = []
+    if not args.submissions.is_dir():
+        problems.append(f"SUBMISSIONS must be a folder of .ipynb files, got {args.submissions}")
+    requested = [label.strip() for label in args.exercises.split(",") if label.strip()]
+    unknown = [label for label in requested if label not in EXERCISES]
+    if unknown:
+        problems.append(f"--exercises: unknown {', '.join(unknown)}; expected some of {', '.join(EXERCISES)}")
+    if args.jobs < 1:
+        problems.append(f"--jobs must be at least 1, got {args.jobs}")
+    problems.append(check_output_folder(args.out))
+    if not args.no_sandbox:
+        problems.append(sandbox.sandbox_available())
+    problems = [p for p in problems if p]
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.no_sandbox:
+        print("WARNING: --no-sandbox: the submissions' code runs with your permissions, network and files. "
+              "Use it only for notebooks you trust.", file=sys.stderr)
+    paths = submissions_in(args.submissions)
+    options = grading.Options(sandboxed=not args.no_sandbox, cell_timeout=args.cell_timeout,
+                              limits=sandbox.Limits(memory_mb=args.memory_mb))
+    chapters = grading.chapter_exercises(ROOT / "book")
+    lock, done, began = threading.Lock(), [0], time.monotonic()
+
+    def grade(path):
+        try:
+            result = grading.grade_submission(path, args.submissions, chapters, options, requested)
+        except Exception as error:  # a bug of the grader's: this row says so, the others go on
+            result = grading.SubmissionGrade(path.relative_to(args.submissions).as_posix(),
+                                             f"grader error ({type(error).__name__}: {error})", {}, [])
+        with lock:
+            done[0] += 1
+            print(f"[{done[0]}/{len(paths)}] {result.student}: {result.total}/{len(result.verdicts)} "
+                  f"({result.status}) {result.seconds:.1f} s", flush=True)
+        return result
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        grades = list(pool.map(grade, paths))
+    summary, feedback = rows_of(grades)
+    write_csv_atomically(args.out, ["student", "status", *EXERCISES, "total", "out_of"], summary)
+    write_csv_atomically(feedback_path(args.out), ["student", "exercise", "passed", "message"], feedback)
+    print(f"graded {len(paths)} notebook(s) in {time.monotonic() - began:.1f} s; "
+          f"wrote {args.out} and {feedback_path(args.out)}")
     return 0
 
 

@@ -1,0 +1,340 @@
+"""Grade one submitted notebook: its code runs in a sandbox, its verdicts are computed here.
+
+The grader never runs a checker, nor trusts any text, inside the process that ran the
+student's code. For each submission it starts one worker in a sandbox
+(:mod:`course_utils.sandbox`, :mod:`course_utils.grading_worker`), runs the notebook's code
+cells there one by one, then runs every checker of :mod:`course_utils.checks` *here*, on a
+stand-in (:class:`RemoteFunction`) that sends each case's inputs to the worker as plain
+data and receives plain data back (:mod:`course_utils.grading_wire`). The checker computes
+its reference answer here, before the call, and compares here. A static reading of the
+notebook's source (:mod:`course_utils.integrity`) and the worker's record of which modules
+ran withhold the credit of a function that hands the work to the course's reference,
+Keras, TensorFlow or SciPy's convolutions.
+
+Nothing is lost: a cell that hangs or ends the kernel is skipped on a restart of the
+worker (the notebook runs again without it); a call that hangs or ends the kernel fails
+that exercise only; a notebook that cannot be read still gets a row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+
+from course_utils import checks, grading_wire as wire, sandbox
+from course_utils.integrity import find_borrowed_work
+
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+START_TIMEOUT_S = 60.0
+CALL_MARGIN_S = 3.0
+AUDITED = ("course_utils", "keras", "tensorflow", "tf_keras", "scipy.signal", "scipy.ndimage", "torch", "jax")
+
+
+@dataclasses.dataclass
+class Options:
+    """How submissions are run: sandbox or not, limits, and time allowed."""
+
+    sandboxed: bool = True
+    limits: sandbox.Limits = dataclasses.field(default_factory=sandbox.Limits)
+    cell_timeout: float = 60.0     # seconds for each code cell of the notebook
+    max_starts: int = 5            # worker starts per submission (the first one included)
+
+
+@dataclasses.dataclass
+class Verdict:
+    exercise: str
+    passed: bool
+    message: str
+
+
+@dataclasses.dataclass
+class SubmissionGrade:
+    """One submission's row: its name, status, one verdict per scored exercise, and a log."""
+
+    student: str
+    status: str
+    verdicts: dict[str, Verdict]
+    log: list[str]
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(v.passed for v in self.verdicts.values())
+
+
+class KernelDied(Exception):
+    """The worker ended while a student's function ran (``os._exit``, a crash, the memory limit)."""
+
+
+class UnreadableResult(Exception):
+    """The student's function returned something that is not plain data."""
+
+
+class NotGraded(BaseException):
+    """The worker could not be (re)started: the remaining exercises get no verdict but this."""
+
+
+def _student_exception(type_name: str, message: str) -> Exception:
+    """An exception that carries the name of the one the student's function raised."""
+    name = re.sub(r"\W", "", str(type_name))[:60] or "Exception"
+    if not name[0].isalpha():
+        name = "Error" + name
+    return type(name, (Exception,), {})(str(message)[:300])
+
+
+class Session:
+    """The sandboxed worker of one submission; restarted with bad cells skipped when needed."""
+
+    def __init__(self, notebook_bytes: bytes, notebook_name: str, cells: list[str], names: list[str],
+                 options: Options):
+        self.notebook_bytes, self.notebook_name = notebook_bytes, notebook_name
+        self.cells, self.names, self.options = cells, names, options
+        self.process: subprocess.Popen | None = None
+        self.reader: wire.Reader | None = None
+        self.starts = 0
+        self.skipped: dict[int, str] = {}      # cell index -> why
+        self.cell_errors: dict[int, str] = {}  # cell index -> the error, one line
+        self.found: dict[str, str] = {}        # exercise function name -> "callable" / "missing" / ...
+        self.hung: set[str] = set()
+        self.audit: dict[str, set[str]] = {}
+        self.log: list[str] = []
+
+    # --- the worker's life ----------------------------------------------------------------
+
+    def _send(self, header: dict, blobs=()):
+        wire.send(self.process.stdin.fileno(), header, blobs)
+
+    def _receive(self, seconds: float, expected: str) -> tuple[dict, list]:
+        header, blobs = self.reader.receive(time.monotonic() + seconds)
+        if header.get("ev") != expected and not (expected == "answer" and header.get("ev") in (
+                "result", "raised", "timeout", "unreadable")):
+            raise wire.WireError(f"an unexpected message {str(header.get('ev'))[:40]!r}")
+        return header, blobs
+
+    def kill(self):
+        if self.process is not None:
+            sandbox.stop(self.process)
+        self.process, self.reader = None, None
+
+    def start(self):
+        """Start the worker and run the notebook, skipping cells that hang or end the kernel."""
+        while True:
+            if self.starts >= self.options.max_starts:
+                raise NotGraded(f"the notebook's kernel was started {self.starts} times and failed each time")
+            self.starts += 1
+            self.process = sandbox.start(self.options.limits, self.options.sandboxed)
+            self.reader = wire.Reader(self.process.stdout.fileno())
+            try:
+                self._receive(START_TIMEOUT_S, "hello")
+                self._send({"op": "setup", "notebook_name": self.notebook_name}, [self.notebook_bytes])
+                self._receive(START_TIMEOUT_S, "ready")
+            except (wire.WireError, OSError) as error:  # no student code has run yet
+                self.kill()
+                raise NotGraded(f"the sandboxed kernel did not start ({error})") from None
+            if self._run_cells():
+                return
+
+    def _run_cells(self) -> bool:
+        """Run every cell not skipped; False if the worker had to be killed (then start again)."""
+        for index, source in enumerate(self.cells):
+            if index in self.skipped:
+                continue
+            try:
+                self._send({"op": "cell", "index": index + 1, "source": source,
+                            "time_limit": self.options.cell_timeout})
+                header, _ = self._receive(self.options.cell_timeout + CALL_MARGIN_S, "cell_done")
+            except wire.WireTimeout:
+                why = f"did not finish within {self.options.cell_timeout:g} s and ignored the interruption"
+            except (wire.WireError, OSError):
+                why = f"ended the kernel (exit code {self._exit_code()})"
+            else:
+                if header.get("error"):
+                    self.cell_errors.setdefault(index, str(header["error"])[:300])
+                continue
+            self.kill()
+            self.skipped[index] = why
+            self.log.append(f"code cell {index + 1} {why}; the notebook runs again without it")
+            return False
+        try:
+            self._send({"op": "names", "names": self.names})
+            header, _ = self._receive(START_TIMEOUT_S, "names")
+            found = header.get("found")
+            self.found = {name: str(found.get(name, "missing")) for name in self.names}
+        except (wire.WireError, OSError, AttributeError):
+            self.kill()
+            self.log.append("the kernel did not say which functions it defines")
+            return False
+        return True
+
+    def _exit_code(self):
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "none yet"
+
+    # --- calls ------------------------------------------------------------------------------
+
+    def call(self, name: str, args: tuple, time_limit: float):
+        """Call the student's ``name`` in the worker; returns its result as plain data.
+
+        Raises what :func:`course_utils.checks.run_checker` reports: ``checks._TimeLimit``
+        when no answer comes in time, an exception named like the student's, KernelDied,
+        UnreadableResult; NotGraded when the worker cannot be started again.
+        """
+        if name in self.hung:
+            raise checks._TimeLimit()
+        if self.process is None:
+            self.start()
+        blobs = []
+        try:
+            arguments = wire.encode(args, blobs)
+        except wire.WireError as error:  # a checker's own case that cannot travel: a bug here
+            raise RuntimeError(f"the grader cannot send this case: {error}") from None
+        try:
+            self._send({"op": "call", "name": name, "args": arguments, "time_limit": time_limit}, blobs)
+            header, blobs = self._receive(time_limit + CALL_MARGIN_S, "answer")
+        except wire.WireTimeout:
+            self.kill()
+            self.hung.add(name)
+            raise checks._TimeLimit() from None
+        except (wire.WireError, OSError):
+            code = self._exit_code()
+            self.kill()
+            raise KernelDied(f"the kernel ended during the call (exit code {code}): os._exit, "
+                             "sys.exit in a child, a crash or the memory limit") from None
+        except BaseException:  # e.g. the checker's own alarm in a main thread: never leave it running
+            self.kill()
+            raise
+        audit = header.get("audit")
+        if isinstance(audit, list):
+            self.audit.setdefault(name, set()).update(m for m in audit if m in AUDITED)
+        event = header["ev"]
+        if event == "timeout":
+            raise checks._TimeLimit()
+        if event == "raised":
+            raise _student_exception(header.get("type", "Exception"), header.get("message", ""))
+        if event == "unreadable":
+            raise UnreadableResult(f"returned {str(header.get('why'))[:200]}, which the grader cannot read back")
+        try:
+            return wire.decode(header.get("value"), blobs)
+        except wire.WireError as error:
+            raise UnreadableResult(f"returned {error}") from None
+
+
+class RemoteFunction:
+    """Stands for the student's function in the grader: each call runs in the sandbox."""
+
+    def __init__(self, session: Session, name: str):
+        self.session, self.name = session, name
+        self.__name__ = name
+
+    def __call__(self, *args):
+        return self.session.call(self.name, args, checks.current_time_limit())
+
+
+# --- which exercises a notebook is scored on ---------------------------------------------
+
+EXERCISE_LABEL = re.compile(r"```\{exercise\}[^\n]*\n(?::[^\n]*\n)*?:label:\s*(\S+)")
+
+
+def chapter_exercises(book: Path) -> dict[str, list[str]]:
+    """Chapter name (file stem) -> labels of the checked exercises it contains, in order."""
+    chapters = {}
+    for md in sorted(book.glob("*.md")):
+        labels = [label for label in EXERCISE_LABEL.findall(md.read_text()) if label in checks.EXERCISES]
+        if labels:
+            chapters[md.stem] = labels
+    return chapters
+
+
+def exercises_for(notebook, path: Path, chapters: dict[str, list[str]], requested=None) -> list[str]:
+    """``requested`` if given; else the exercises of the chapter the notebook came from (its
+    ``course.chapter`` metadata, written by the student edition, or its file name); else all."""
+    if requested:
+        return list(requested)
+    course = notebook.metadata.get("course") if notebook is not None else None
+    chapter = course.get("chapter") if isinstance(course, dict) else None
+    for candidate in (chapter, path.stem):
+        if isinstance(candidate, str) and candidate in chapters:
+            return chapters[candidate]
+    return list(checks.EXERCISES)
+
+
+# --- one submission ------------------------------------------------------------------------
+
+def _read(path: Path):
+    """(raw bytes, notebook) or raises with a reason."""
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"the file has {size} bytes, more than {MAX_NOTEBOOK_BYTES}")
+    raw = path.read_bytes()
+    return raw, nbformat.reads(raw.decode("utf-8"), as_version=4)
+
+
+def _grade_exercise(label: str, session: Session) -> Verdict:
+    name, checker = checks.EXERCISES[label]
+    found = session.found.get(name, "missing")
+    if found == "missing":
+        return Verdict(label, False, f"Not yet: no function named {name}")
+    if found != "callable":
+        return Verdict(label, False, f"Not yet: {name} is {found.replace('not callable: ', 'a ')}, not a function")
+    try:
+        result = checker(RemoteFunction(session, name))
+    except NotGraded:
+        raise
+    except Exception as error:  # a failure of the checker itself, not of the student
+        return Verdict(label, False, f"Not graded: the checker failed ({type(error).__name__}: {error})")
+    borrowed = find_borrowed_work(session.cells, name)
+    ran = session.audit.get(name)
+    if borrowed or ran:
+        why = borrowed or f"{name} ran code from {', '.join(sorted(ran))} while it was checked"
+        return Verdict(label, False, f"No credit: {why}; the exercise asks for your own implementation. "
+                                     f"(The checker said: {result.message})")
+    return Verdict(label, bool(result.passed), result.message)
+
+
+def _status(session: Session) -> str:
+    parts = []
+    errors = len(session.cell_errors)
+    parts.append(f"ran with {errors} cell error(s)" if errors else "ok")
+    for index, why in sorted(session.skipped.items()):
+        parts.append(f"cell {index + 1} skipped ({why.split(' (')[0].split(' and ')[0]})")
+    return "; ".join(parts)
+
+
+def grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], options: Options,
+                     requested=None) -> SubmissionGrade:
+    """Grade one notebook; never raises for anything the notebook contains or does."""
+    began = time.monotonic()
+    student = path.relative_to(root).as_posix()
+    try:
+        raw, notebook = _read(path)
+    except Exception as error:  # not UTF-8, not JSON, not a notebook, too large, unreadable
+        labels = exercises_for(None, path, chapters, requested)
+        verdicts = {label: Verdict(label, False, "Not graded: the notebook could not be read") for label in labels}
+        return SubmissionGrade(student, f"unreadable ({type(error).__name__})", verdicts, [str(error)[:300]],
+                               time.monotonic() - began)
+    labels = exercises_for(notebook, path, chapters, requested)
+    cells = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    names = [checks.EXERCISES[label][0] for label in labels]
+    session = Session(raw, path.name, cells, names, options)
+    verdicts, status = {}, None
+    try:
+        session.start()
+        for label in labels:
+            verdicts[label] = _grade_exercise(label, session)
+    except NotGraded as reason:
+        status = f"not graded: {reason}"
+    finally:
+        session.kill()
+    for label in labels:
+        verdicts.setdefault(label, Verdict(label, False, f"Not graded: {status}"))
+    log = session.log + [f"code cell {i + 1}: {error}" for i, error in sorted(session.cell_errors.items())]
+    return SubmissionGrade(student, status or _status(session), verdicts, log, time.monotonic() - began)

@@ -1,0 +1,210 @@
+"""The grading worker: runs one student's notebook inside the sandbox and answers calls.
+
+Started by the grader (``python -I -m course_utils.grading_worker``) inside a sandbox, one
+per submission. It talks to the grader only through its original stdin and stdout, in the
+plain-data format of :mod:`course_utils.grading_wire`; the student's own output goes to
+``/dev/null``. The grader drives it one step at a time:
+
+- ``setup``: write the submitted notebook into the (empty) working folder and replace the
+  course's checkers by stubs, so that checker calls in the notebook cost nothing;
+- ``cell``: run one code cell (IPython magics and shell commands are skipped), under a
+  time limit; report the error, if any, in one line;
+- ``names``: say which of the exercise names are defined, and whether they are callable;
+- ``call``: call one of them on the arguments sent, under a time limit, and send back the
+  result as plain data, the exception it raised, or that it ran out of time; also which
+  modules the grader does not credit (the course's reference, Keras, TensorFlow, SciPy's
+  convolutions) ran during the call.
+
+Nothing the worker sends is trusted: the grader computes every verdict in its own
+process, and a worker that stops answering is killed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+from pathlib import Path
+
+from course_utils import grading_wire as wire
+
+# Modules whose code must not do the work of an exercise (see course_utils.integrity).
+NOT_CREDITED = ("course_utils", "keras", "tensorflow", "tf_keras", "scipy.signal", "scipy.ndimage",
+                "torch", "jax")
+STUB_MESSAGE = "(the grader runs this check itself, outside the notebook)"
+
+
+class _OutOfTime(BaseException):
+    """Raised by the alarm in the student's code (a BaseException: `except Exception` misses it)."""
+
+
+def _on_alarm(signum, frame):
+    raise _OutOfTime()
+
+
+def _limit(seconds: float) -> None:
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.0))
+
+
+def _module_folders() -> dict[str, str]:
+    """Folder of each module in NOT_CREDITED that is installed, found without importing it."""
+    folders = {}
+    for name in NOT_CREDITED:
+        top, _, rest = name.partition(".")
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        base = Path(list(spec.submodule_search_locations)[0])
+        folders[name] = str(base.joinpath(*rest.split(".")) if rest else base) + os.sep
+    return folders
+
+
+class _Audit:
+    """Records which NOT_CREDITED modules run Python code while a student's function runs."""
+
+    def __init__(self):
+        self.folders = _module_folders()
+        self.own_files = {str(Path(__file__).resolve()), str(Path(wire.__file__).resolve())}
+        self.seen: set[str] = set()
+
+    def hook(self, frame, event, arg):
+        if event == "call":
+            filename = frame.f_code.co_filename
+            if filename not in self.own_files:
+                for name, folder in self.folders.items():
+                    if filename.startswith(folder):
+                        self.seen.add(name)
+
+
+def _neutralise_checkers() -> None:
+    try:
+        from course_utils import checks
+    except Exception:  # the notebook will report its own import errors
+        return
+
+    def stub(*args, **kwargs):
+        return STUB_MESSAGE
+
+    for name in dir(checks):
+        if name.startswith("check_") or name == "run_checker":
+            setattr(checks, name, stub)
+
+
+class _Shell:
+    """Stands in for IPython's ``get_ipython()``: magics and shell commands do nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _python_source(source: str) -> str:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return TransformerManager().transform_cell(source)
+
+
+def _one_line(error: BaseException) -> str:
+    try:
+        text = str(error)
+    except BaseException:  # a student's exception whose __str__ fails
+        text = "(no message)"
+    name = type(error).__name__ if not isinstance(error, _OutOfTime) else "time limit"
+    return f"{name}: {text}"[:300]
+
+
+class Worker:
+    def __init__(self, reader: wire.Reader, out_fd: int):
+        self.reader, self.out_fd = reader, out_fd
+        self.namespace = {"__name__": "__main__", "__builtins__": __builtins__, "get_ipython": _Shell}
+        self.audit = _Audit()
+
+    def reply(self, header: dict, blobs=()) -> None:
+        wire.send(self.out_fd, header, blobs)
+
+    def setup(self, header, blobs):
+        name = Path(str(header.get("notebook_name", "submission.ipynb"))).name or "submission.ipynb"
+        if blobs:
+            Path(name).write_bytes(blobs[0])
+        _neutralise_checkers()
+        self.reply({"ev": "ready"})
+
+    def cell(self, header, blobs):
+        error = None
+        try:
+            code = compile(_python_source(str(header["source"])), f"<cell {header.get('index')}>", "exec")
+            _limit(float(header["time_limit"]))
+            try:
+                exec(code, self.namespace)
+            finally:
+                _limit(0)
+        except BaseException as raised:  # the student's error, SystemExit and time limit included
+            error = _one_line(raised)
+        self.reply({"ev": "cell_done", "error": error})
+
+    def names(self, header, blobs):
+        found = {}
+        for name in header["names"]:
+            if name not in self.namespace:
+                found[name] = "missing"
+            else:
+                value = self.namespace[name]
+                found[name] = "callable" if callable(value) else f"not callable: {type(value).__name__}"
+        self.reply({"ev": "names", "found": found})
+
+    def call(self, header, blobs):
+        args = wire.decode(header["args"], blobs)
+        function = self.namespace.get(str(header["name"]))
+        self.audit.seen = set()
+        outcome = {"ev": "timeout"}
+        result = None
+        try:
+            _limit(float(header["time_limit"]))
+            sys.setprofile(self.audit.hook)
+            try:
+                result = function(*args)
+            finally:
+                sys.setprofile(None)
+                _limit(0)
+            outcome = {"ev": "result"}
+        except _OutOfTime:
+            pass
+        except BaseException as raised:  # reported to the grader, which words the verdict
+            outcome = {"ev": "raised", "type": type(raised).__name__[:80],
+                       "message": _one_line(raised).split(": ", 1)[1]}
+        outcome["audit"] = sorted(self.audit.seen)
+        out_blobs = []
+        if outcome["ev"] == "result":
+            try:
+                outcome["value"] = wire.encode(result, out_blobs)
+            except wire.WireError as why:
+                outcome, out_blobs = {"ev": "unreadable", "why": str(why), "audit": outcome["audit"]}, []
+        self.reply(outcome, out_blobs)
+
+    def serve(self):
+        self.reply({"ev": "hello"})
+        while True:
+            header, blobs = self.reader.receive()
+            operation = getattr(self, str(header.get("op")), None) if header.get("op") in (
+                "setup", "cell", "names", "call") else None
+            if operation is None:
+                return
+            operation(header, blobs)
+
+
+def main() -> None:
+    protocol_in, protocol_out = os.dup(0), os.dup(1)
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(quiet, fd)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    Worker(wire.Reader(protocol_in), protocol_out).serve()
+
+
+if __name__ == "__main__":
+    main()

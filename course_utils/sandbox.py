@@ -1,0 +1,133 @@
+"""Start the grading worker in an operating-system sandbox (bubblewrap), one per submission.
+
+What the sandboxed worker sees and may do:
+
+- the file system: only the system folders (``/usr``, the ``/lib`` links), the Python
+  installation and virtual environment, the ``course_utils`` package, and MNIST when
+  ``MNIST_PATH`` names it, all read-only; a private, size-limited ``/tmp`` holding only the
+  submitted notebook. No other submission, no grades file, no home folder, no ``/etc``
+  beyond the loader cache and ``passwd``;
+- the network: a new, empty network namespace (a connection to 127.0.0.1 is refused);
+- processes: a new process namespace, so when the worker's grading ends (or the grader
+  dies) every process it started is killed with it; an unprivileged user (uid 65534) with
+  no capabilities, so the process limit applies;
+- limits (``prlimit``): address space, processes, CPU time, file size.
+
+Without bubblewrap, :func:`worker_command` can run the worker unsandboxed with the same
+limits (``sandboxed=False``), for a trusted self-check only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import course_utils
+
+INSTALL_HINT = ("the grader runs every submission in a bubblewrap sandbox, and `bwrap` was not found. "
+                "Install it (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install "
+                "bubblewrap`) or, only for notebooks you trust, pass --no-sandbox")
+NOBODY = "65534"
+
+
+@dataclasses.dataclass
+class Limits:
+    """Resource limits of one worker (and everything it starts)."""
+
+    memory_mb: int = 4096        # address space of each process
+    processes: int = 256         # processes and threads of the sandbox user
+    cpu_s: int = 900             # CPU seconds of each process
+    file_mb: int = 64            # largest file it may write
+    tmp_mb: int = 64             # size of its private /tmp (sandbox only)
+
+
+def sandbox_available() -> str | None:
+    """None if bubblewrap and setpriv are usable here, else why not (with how to fix it)."""
+    for tool in ("bwrap", "setpriv", "prlimit"):
+        if shutil.which(tool) is None:
+            return INSTALL_HINT if tool == "bwrap" else f"`{tool}` (util-linux) was not found"
+    return None
+
+
+def _read_only_binds() -> list[str]:
+    python_home = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
+                   Path(sys.executable).resolve().parents[1]}
+    package = Path(course_utils.__file__).resolve().parent
+    paths = ["/usr", *sorted(map(str, python_home)), str(package)]
+    args, made = [], set()
+    for path in paths:
+        for parent in reversed(Path(path).parents[:-1]):   # readable by the sandbox's user
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--ro-bind", path, path]
+    for link in ("lib", "lib64", "bin", "sbin"):
+        if Path(f"/{link}").is_symlink():
+            args += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+        elif Path(f"/{link}").is_dir():
+            args += ["--ro-bind", f"/{link}", f"/{link}"]
+    for path in ("/etc/ld.so.cache", "/etc/passwd", "/etc/group", "/etc/localtime"):
+        args += ["--ro-bind-try", path, path]
+    mnist = os.environ.get("MNIST_PATH", "")
+    if mnist and Path(mnist).is_file():
+        args += ["--ro-bind", str(Path(mnist).resolve()), "/data/mnist.npz"]
+    return args
+
+
+def worker_command(limits: Limits, sandboxed: bool = True) -> tuple[list[str], dict]:
+    """The command line and environment that start one grading worker."""
+    python = [str(Path(sys.executable)), "-I", "-m", "course_utils.grading_worker"]
+    env = {"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    if not sandboxed:
+        env |= {"HOME": os.environ.get("HOME", "/tmp"), "MNIST_PATH": os.environ.get("MNIST_PATH", "")}
+        return python, env
+    env |= {"HOME": "/tmp/submission", "MPLCONFIGDIR": "/tmp/matplotlib", "KERAS_HOME": "/tmp/keras"}
+    if os.environ.get("MNIST_PATH") and Path(os.environ["MNIST_PATH"]).is_file():
+        env["MNIST_PATH"] = "/data/mnist.npz"
+    command = ["bwrap", *_read_only_binds(), "--dev", "/dev", "--proc", "/proc",
+               "--size", str(limits.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/tmp",
+               "--perms", "1777", "--dir", "/tmp/submission", "--chdir", "/tmp/submission",
+               "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+               "--die-with-parent", "--new-session", "--clearenv"]
+    for key, value in env.items():
+        command += ["--setenv", key, value]
+    command += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    return command + python, {}
+
+
+def _limit_prefix(limits: Limits) -> list[str]:
+    """``prlimit`` options: limits that the worker and everything it starts inherit."""
+    return ["prlimit", f"--as={limits.memory_mb * 2**20}", f"--nproc={limits.processes}",
+            f"--cpu={limits.cpu_s}", f"--fsize={limits.file_mb * 2**20}", "--core=0", "--"]
+
+
+def start(limits: Limits, sandboxed: bool = True) -> subprocess.Popen:
+    """Start a worker in its own session; talk to it through ``stdin`` and ``stdout``."""
+    command, env = worker_command(limits, sandboxed)
+    return subprocess.Popen(_limit_prefix(limits) + command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Kill the worker and every process of its session; wait for it."""
+    for stream in (process.stdin, process.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
