@@ -8,8 +8,10 @@ appendix page (no notebook: its numbers must all be cited). The rules:
 **Which text is prose.** Markdown cells only. Code cells, fenced code blocks, ``{math}``
 blocks, ``$...$`` and ``$$...$$`` math (and the ``(label)`` after a ``$$``), code spans and
 roles (``{eq}`eq-conv```), directive option lines (``:label: ...``, ``:class: ...``, a
-``---`` option block), label targets (``(eq-conv)=``), URLs, link targets, HTML tags and
-comments are not. Titles of directives (``{exercise} Max pooling``) and their bodies are.
+``---`` option block, so also a code cell's figure caption and alt text), label targets
+(``(eq-conv)=``), the arguments of ``{solution}``/``{figure}``-like directives (a label, a
+path), URLs, link targets, HTML tags and comments are not. Titles of directives
+(``{exercise} Max pooling``) and their bodies (a ``{figure}``'s caption) are.
 
 **Which numbers are claims.** Decimals (0.9915), percentages (99.1%, 98–99%), integers of
 three or more digits (10,000; 197,482), speed-ups (1,070x, 6.1x), sizes (40 GB, 2.9 MB),
@@ -207,6 +209,8 @@ def clean_prose(text: str) -> str:
 
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})\s*(?P<info>.*)$")
+_ARGUMENT_NOT_PROSE = {"solution", "solution-start", "solution-end", "figure", "image", "include",
+                       "glue:figure", "toctree", "tableofcontents", "bibliography"}
 _VERBATIM = {"code-cell", "code", "code-block", "sourcecode", "math", "raw", "literalinclude",
              "nb-exec-table", "mermaid", "csv-table", "glue", "glue:figure"}
 
@@ -246,7 +250,7 @@ def markdown_paragraphs(markdown: str) -> list[str]:
             flush()
             if not is_verbatim:
                 title = info[name.end():].strip()
-                if title:
+                if title and name.group(1) not in _ARGUMENT_NOT_PROSE:  # a label or a path is no title
                     paragraphs.append(title)
                 in_options = True
             continue

@@ -213,6 +213,16 @@ Body without numbers.
 print(0.1234)
 ```
 
+```{solution-start} ex-0.1234
+```
+
+```{figure} images/fig-0.1234.png
+:name: fig-0.1234
+:width: 80%
+
+A caption without numbers.
+```
+
 <!-- 0.1234 -->
 TensorFlow 2.16, Keras 3.15.1, in 2017, a 3x3 filter, 28 x 28 pixels, conv2d, 12 layers, 3D.
 """
