@@ -302,9 +302,11 @@ def test_a_wrong_number_planted_in_a_copy_of_a_chapter_fails(tmp_path):
 
 
 def test_the_check_is_fast():
+    """Every page in under 10 s of CPU time (CPU, not wall-clock: the CI machine is shared)."""
     import time
 
-    start = time.perf_counter()
+    start = time.process_time()
     for page in PAGES:
         check_page(page)
-    assert time.perf_counter() - start < 10
+    seconds = time.process_time() - start
+    assert seconds < 10, f"checking every page took {seconds:.1f} s of CPU time"
