@@ -1,6 +1,6 @@
 """The claims check: every number a page's prose states is printed by its notebook or cited.
 
-Usage: python scripts/check_claims.py [book/06_training.md ...]   (no argument: every page)
+Usage: python scripts/check_claims.py [--markdown] [book/06_training.md ...]   (no page: every page)
 
 A page is a chapter ``book/NN_*.md`` with its paired ``.ipynb``, the glossary, or an
 appendix page (no notebook: its numbers must all be cited). The rules:
@@ -562,14 +562,24 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or pages()
+    """Check the pages named (default: all); ``--markdown`` prints a per-page list instead."""
+    markdown = "--markdown" in argv
+    paths = [Path(a) for a in argv if a != "--markdown"] or pages()
     failed = 0
     for path in paths:
         problems, unused = check_page(path.resolve())
+        failed += len(problems) + len(unused)
+        if markdown:
+            print(f"## {path.name}: " + (f"{len(problems)} claim(s), {len(unused)} stale allowlist entries\n"
+                                          if problems or unused else "passes\n"))
+            for p in problems + unused:
+                print(f"- line {p.line}, {p.kind}: **{p.number}**: {p.sentence}")
+            print()
+            continue
         for problem in problems + unused:
             print(problem)
-        failed += len(problems) + len(unused)
-        print(f"{path}: {len(problems)} unsupported claims, {len(unused)} unused allowlist entries")
+        print(f"{path}: {len(problems)} unsupported claims and qualitative claims, "
+              f"{len(unused)} unused allowlist entries")
     return 1 if failed else 0
 
 
