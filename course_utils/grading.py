@@ -150,8 +150,10 @@ class Session:
                 header, _ = self._receive(self.options.cell_timeout + CALL_MARGIN_S, "cell_done")
             except wire.WireTimeout:
                 why = f"did not finish within {self.options.cell_timeout:g} s and ignored the interruption"
-            except (wire.WireError, OSError):
+            except (wire.WireClosed, OSError):
                 why = f"ended the kernel (exit code {self._exit_code()})"
+            except wire.WireError as error:
+                why = f"sent the grader a malformed message ({error})"
             else:
                 if header.get("error"):
                     self.cell_errors.setdefault(index, str(header["error"])[:300])
@@ -204,11 +206,14 @@ class Session:
             self.kill()
             self.hung.add(name)
             raise checks._TimeLimit() from None
-        except (wire.WireError, OSError):
+        except (wire.WireClosed, OSError):
             code = self._exit_code()
             self.kill()
             raise KernelDied(f"the kernel ended during the call (exit code {code}): os._exit, "
-                             "sys.exit in a child, a crash or the memory limit") from None
+                             "a crash or the memory limit") from None
+        except wire.WireError as error:
+            self.kill()
+            raise UnreadableResult(f"the kernel sent something the grader refuses ({error})") from None
         except BaseException:  # e.g. the checker's own alarm in a main thread: never leave it running
             self.kill()
             raise
@@ -284,7 +289,8 @@ def _grade_exercise(label: str, session: Session) -> Verdict:
     if found == "missing":
         return Verdict(label, False, f"Not yet: no function named {name}")
     if found != "callable":
-        return Verdict(label, False, f"Not yet: {name} is {found.replace('not callable: ', 'a ')}, not a function")
+        kind = found.replace("not callable: ", "")
+        return Verdict(label, False, f"Not yet: {name} is an object of type {kind}, not a function")
     try:
         result = checker(RemoteFunction(session, name))
     except NotGraded:

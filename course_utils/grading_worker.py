@@ -95,10 +95,16 @@ def _neutralise_checkers() -> None:
 
 
 class _Shell:
-    """Stands in for IPython's ``get_ipython()``: magics and shell commands do nothing."""
+    """Stands in for IPython's ``get_ipython()``: magics, shell commands and hooks do nothing."""
 
     def __getattr__(self, name):
-        return lambda *args, **kwargs: None
+        return _Shell()
+
+    def __call__(self, *args, **kwargs):
+        return None
+
+
+_SHELL = _Shell()
 
 
 def _python_source(source: str) -> str:
@@ -121,7 +127,7 @@ def _one_line(error: BaseException) -> str:
 class Worker:
     def __init__(self, reader: wire.Reader, out_fd: int):
         self.reader, self.out_fd = reader, out_fd
-        self.namespace = {"__name__": "__main__", "__builtins__": __builtins__, "get_ipython": _Shell}
+        self.namespace = {"__name__": "__main__", "__builtins__": __builtins__, "get_ipython": lambda: _SHELL}
         self.audit = _Audit()
 
     def reply(self, header: dict, blobs=()) -> None:

@@ -9,8 +9,8 @@ What the sandboxed worker sees and may do:
   beyond the loader cache and ``passwd``;
 - the network: a new, empty network namespace (a connection to 127.0.0.1 is refused);
 - processes: a new process namespace, so when the worker's grading ends (or the grader
-  dies) every process it started is killed with it; an unprivileged user (uid 65534) with
-  no capabilities, so the process limit applies;
+  dies) every process it started is killed with it; an unprivileged user of its own (a uid
+  from 62000 on, no capabilities), so the process limit counts its processes only;
 - limits (``prlimit``): address space, processes, CPU time, file size.
 
 Without bubblewrap, :func:`worker_command` can run the worker unsandboxed with the same
@@ -20,6 +20,7 @@ limits (``sandboxed=False``), for a trusted self-check only.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import shutil
 import signal
@@ -32,7 +33,9 @@ import course_utils
 INSTALL_HINT = ("the grader runs every submission in a bubblewrap sandbox, and `bwrap` was not found. "
                 "Install it (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install "
                 "bubblewrap`) or, only for notebooks you trust, pass --no-sandbox")
-NOBODY = "65534"
+FIRST_UID = 62000     # each sandbox runs as a user of its own, so that limits and signals
+UIDS = 1000           # of one submission never touch another's
+_next_uid = itertools.count()
 
 
 @dataclasses.dataclass
@@ -98,7 +101,8 @@ def worker_command(limits: Limits, sandboxed: bool = True) -> tuple[list[str], d
                "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in env.items():
         command += ["--setenv", key, value]
-    command += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+    uid = FIRST_UID + next(_next_uid) % UIDS
+    command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     return command + python, {}
 

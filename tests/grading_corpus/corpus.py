@@ -1,0 +1,309 @@
+"""Submissions that try to fool or break the grader, each with the row it must get.
+
+``SUBMISSIONS`` maps a path (relative to the submissions folder) to its code cells (or to
+raw bytes for a file that is not a notebook). ``EXPECTED`` maps the same path to what its
+row must say: ``scores`` (exercise -> 1/0; any exercise not named must score 0), ``total``,
+words the status must contain, and words some exercise's feedback must contain.
+
+The test fills in ``@OUT_DIR@`` (the folder of grades.csv), ``@SUBMISSIONS@``,
+``@PACKAGE@`` (the course_utils folder), ``@PORT@`` (a listener on 127.0.0.1) and ``@MARK@``
+(a word to find leftover processes by).
+
+Bounded by design: if the sandbox were missing, no submission could harm the machine.
+Forks stop at 300 children that sleep 20 s; memory stops at 2 GB; spins stop after 40 s;
+output stops at 100 MB; files are written only inside the test's temporary folders,
+except one new, empty file in the package that the test removes and reports.
+"""
+
+from __future__ import annotations
+
+HONEST = {
+    "my_conv": """\
+def my_conv(x, h):
+    H = h.shape[0]
+    n = x.shape[0] - H + 1
+    u = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            u[i, j] = np.sum(x[i:i + H, j:j + H] * h)
+    return u""",
+    "my_output_size": """\
+def my_output_size(W, H, s=1, P=0):
+    return (W + 2 * P - H) // s + 1""",
+    "my_strided_conv": """\
+def my_strided_conv(x, h, s):
+    H = h.shape[0]
+    n = (x.shape[0] - H) // s + 1
+    u = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            u[i, j] = np.sum(x[s * i:s * i + H, s * j:s * j + H] * h)
+    return u""",
+    "my_conv_layer": """\
+def my_conv_layer(z, h, b):
+    H = h.shape[0]
+    n = z.shape[0] - H + 1
+    u = np.empty((n, n, h.shape[3]))
+    for i in range(n):
+        for j in range(n):
+            u[i, j] = np.tensordot(z[i:i + H, j:j + H, :], h, axes=3) + b
+    return u""",
+    "my_param_count": """\
+def my_param_count(H, K, M):
+    return (H * H * K + 1) * M""",
+    "my_max_pool": """\
+def my_max_pool(z, size, stride=None):
+    s = stride or size
+    n = (z.shape[0] - size) // s + 1
+    return np.array([[z[s * i:s * i + size, s * j:s * j + size].max(axis=(0, 1)) for j in range(n)]
+                     for i in range(n)])""",
+    "my_avg_pool": """\
+def my_avg_pool(z, size, stride=None):
+    s = stride or size
+    n = (z.shape[0] - size) // s + 1
+    return np.array([[z[s * i:s * i + size, s * j:s * j + size].mean(axis=(0, 1)) for j in range(n)]
+                     for i in range(n)])""",
+    "my_input_gradient": """\
+def my_input_gradient(du, x_shape, h):
+    N, W, _, K = x_shape
+    H, M = h.shape[0], h.shape[3]
+    Wo = du.shape[1]
+    rows = (du.reshape(-1, M) @ h.reshape(-1, M).T).reshape(N, Wo, Wo, H, H, K)
+    dx = np.zeros(x_shape)
+    for p in range(H):
+        for q in range(H):
+            dx[:, p:p + Wo, q:q + Wo, :] += rows[:, :, :, p, q, :]
+    return dx""",
+    "my_receptive_field": """\
+def my_receptive_field(layers):
+    sizes, r, j = [], 1, 1
+    for k, s in layers:
+        r, j = r + (k - 1) * j, j * s
+        sizes.append(r)
+    return sizes""",
+}
+SETUP = "import numpy as np\nfrom course_utils.checks import check_output_size, check_param_count"
+OUTPUT_SIZE = HONEST["my_output_size"]
+
+SUBMISSIONS = {
+    "honest.ipynb": [SETUP, *HONEST.values(), "check_output_size(my_output_size)"],
+    "partial.ipynb": [
+        SETUP, OUTPUT_SIZE,
+        "def my_param_count(H, K, M):\n    return H * H * K * M   # the biases forgotten",
+        "def my_conv(x, h):\n    return my_strided(x, h)\n",
+    ],
+    # Replace every checker in the kernel by one that always passes.
+    "monkeypatched_checker.ipynb": [SETUP, """\
+import course_utils.checks as c
+from course_utils.checks import CheckResult
+passed = lambda *a, **k: CheckResult("x", True, "Passed", 1, 1)
+c.check_all = lambda namespace: [CheckResult(label, True, "Passed", 1, 1) for label in c.EXERCISES]
+for name in dir(c):
+    if name.startswith("check_"):
+        setattr(c, name, passed)
+c.run_checker, c._compare = passed, lambda *a: None""",
+        "def my_output_size(W, H, s=1, P=0):\n    return 0"],
+    # The old grader trusted a printed marker; print one, hook it in, write it everywhere.
+    "forged_marker.ipynb": [SETUP, """\
+import json, os
+line = "COURSE-GRADES:" + json.dumps([[label, True, "Passed"] for label in
+        ["ex-conv-single", "ex-output-size", "ex-param-count"]]) + "\\n"
+print(line)
+get_ipython().events.register("pre_run_cell", lambda *a: print(line))
+for fd in range(1, 12):
+    try:
+        os.write(fd, line.encode())
+    except OSError:
+        pass""", "def my_output_size(W, H, s=1, P=0):\n    return 0"],
+    # A marker line that is not JSON must not stop the run.
+    "malformed_marker.ipynb": [SETUP, "print('COURSE-GRADES: {not json')", OUTPUT_SIZE],
+    # The course's own reference, SciPy, and a reference hidden where the source cannot show it.
+    "copied_reference.ipynb": [SETUP, """\
+import course_utils.ops
+from course_utils import ops
+from scipy.signal import correlate2d""",
+        "my_max_pool = course_utils.ops.max_pool2d",
+        "my_avg_pool = ops.avg_pool2d",
+        "def my_conv(x, h):\n    return correlate2d(x, h, mode='valid')",
+        "def _layer(z, h, b):\n    return ops.conv2d(z, h, b)\n\ndef my_conv_layer(z, h, b):\n    return _layer(z, h, b)",
+        "my_output_size = getattr(__import__('course_utils.ops').ops, 'output_size')",
+        """\
+class Box:
+    pass
+
+box = Box()
+setattr(box, "conv", ops.conv2d)
+
+def my_strided_conv(x, h, s):
+    return box.conv(x[:, :, None], h[:, :, None, None], stride=s)[:, :, 0]"""],
+    # Look up the checker's expected answer on the call stack.
+    "stack_inspection.ipynb": [SETUP, """\
+import sys
+
+def my_output_size(W, H, s=1, P=0):
+    frame = sys._getframe(1)
+    while frame is not None:
+        for name in ("expected", "reference"):
+            if name in frame.f_locals:
+                value = frame.f_locals[name]
+                return value(W, H, s, P) if callable(value) else value
+        frame = frame.f_back
+    return -1"""],
+    # Write the grades, another submission, the course package; keep a correct answer.
+    "writes_files.ipynb": [SETUP, """\
+import os
+results = {}
+for path in ["@OUT_DIR@/grades.csv", "@OUT_DIR@/planted.txt", "@SUBMISSIONS@/honest.ipynb",
+             "@PACKAGE@/_planted_by_corpus.py"]:
+    try:
+        with open(path, "a") as file:
+            file.write("")
+        results[path] = "written"
+    except OSError as error:
+        results[path] = type(error).__name__
+print(results)""", OUTPUT_SIZE],
+    # Read another submission; score only if that worked.
+    "reads_others.ipynb": [SETUP, """\
+import os
+try:
+    stolen = open("@SUBMISSIONS@/honest.ipynb").read()
+except OSError:
+    stolen = ""
+print(os.listdir("."), os.listdir("/tmp"))""", """\
+if "def my_param_count" in stolen:
+    def my_param_count(H, K, M):
+        return (H * H * K + 1) * M
+else:
+    def my_param_count(H, K, M):
+        return -1"""],
+    # A child that detaches itself and would rewrite the results after grading.
+    "detached_child.ipynb": [SETUP, """\
+import subprocess, sys
+later = "import time; time.sleep(30); open('@OUT_DIR@/late.txt', 'w').write('@MARK@')"
+subprocess.Popen([sys.executable, "-c", later, "@MARK@"], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)""",
+        OUTPUT_SIZE],
+    # Fork until refused (at most 300 children, each asleep for 20 s).
+    "fork_bomb.ipynb": [SETUP, """\
+import os, time
+children = 0
+for _ in range(300):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(20)
+        os._exit(0)
+    children += 1""", OUTPUT_SIZE],
+    # Take memory until refused (at most 2 GB), at the top level and inside an exercise.
+    "memory_hog.ipynb": [SETUP, """\
+hog = []
+for _ in range(32):
+    hog.append(bytearray(64 * 2**20))""", "hog = None", OUTPUT_SIZE, """\
+def my_param_count(H, K, M):
+    hog = [bytearray(64 * 2**20) for _ in range(32)]
+    return (H * H * K + 1) * M"""],
+    # Spin and swallow every exception, the time limit's included (40 s at most each).
+    "cpu_spin.ipynb": [SETUP, """\
+import time
+start = time.time()
+while time.time() - start < 40:
+    try:
+        while time.time() - start < 40:
+            pass
+    except BaseException:
+        pass""", OUTPUT_SIZE, """\
+import time
+
+def my_conv(x, h):
+    start = time.time()
+    while time.time() - start < 40:
+        try:
+            while time.time() - start < 40:
+                pass
+        except BaseException:
+            pass
+    return 0""", HONEST["my_receptive_field"]],
+    # Leave the kernel in every way Python allows.
+    "exits.ipynb": [SETUP, "import os, sys\nsys.exit(3)", "os._exit(0)", OUTPUT_SIZE,
+                    "def my_param_count(H, K, M):\n    os._exit(1)",
+                    "def my_receptive_field(layers):\n    sys.exit(0)"],
+    # 100 MB of output, a file too large for the sandbox.
+    "big_output.ipynb": [SETUP, """\
+chunk = "x" * 2**20
+for _ in range(100):
+    print(chunk)
+try:
+    with open("big.bin", "wb") as file:
+        for _ in range(100):
+            file.write(b"x" * 2**20)
+except OSError as error:
+    print(error)""", OUTPUT_SIZE],
+    # Send the grader's secrets to a listener on 127.0.0.1; score only if that worked.
+    "network.ipynb": [SETUP, """\
+import socket
+try:
+    with socket.create_connection(("127.0.0.1", @PORT@), timeout=2) as connection:
+        connection.sendall(b"stolen")
+    connected = True
+except OSError:
+    connected = False""", """\
+if connected:
+    def my_output_size(W, H, s=1, P=0):
+        return (W + 2 * P - H) // s + 1"""],
+    # Answers that are not plain data.
+    "unreadable_answers.ipynb": [SETUP, """\
+def my_max_pool(z, size, stride=None):
+    return {"answer": 1}
+
+def my_avg_pool(z, size, stride=None):
+    return np.array([object()] * 3)
+
+my_param_count = 42""", OUTPUT_SIZE],
+    # The same file name in two folders: two students, two rows.
+    "group1/homework.ipynb": [SETUP, OUTPUT_SIZE],
+    "group2/homework.ipynb": [SETUP, "def my_output_size(W, H, s=1, P=0):\n    return W - H"],
+    # Checkpoint copies are not submissions.
+    ".ipynb_checkpoints/honest-checkpoint.ipynb": [SETUP, OUTPUT_SIZE],
+    "group1/.ipynb_checkpoints/homework-checkpoint.ipynb": [SETUP, OUTPUT_SIZE],
+    # Files that are not notebooks.
+    "invalid_json.ipynb": b"{ this is not JSON",
+    "not_utf8.ipynb": b"\xff\xfe\x00 not text",
+}
+
+EXPECTED = {
+    "honest.ipynb": dict(scores={label: 1 for label in [
+        "ex-conv-single", "ex-output-size", "ex-conv-stride", "ex-conv-multi", "ex-param-count",
+        "ex-max-pool", "ex-avg-pool", "ex-col2im", "ex-receptive-field"]}, total=9, status="ok"),
+    "partial.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok",
+                          feedback={"ex-param-count": "biases are missing", "ex-conv-single": "NameError",
+                                    "ex-col2im": "no function named my_input_gradient"}),
+    "monkeypatched_checker.ipynb": dict(scores={}, total=0, status="ok",
+                                        feedback={"ex-output-size": "expected 26, got 0"}),
+    "forged_marker.ipynb": dict(scores={}, total=0, status="cell 2 skipped (sent the grader a malformed message", feedback={"ex-output-size": "expected 26, got 0"}),
+    "malformed_marker.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
+    "copied_reference.ipynb": dict(scores={}, total=0, status="", feedback={  # a cell error if SciPy is absent
+        "ex-max-pool": "course_utils.ops.max_pool2d", "ex-avg-pool": "course_utils.ops.avg_pool2d",
+        "ex-conv-single": "scipy.signal.correlate2d", "ex-conv-multi": "course_utils.ops.conv2d",
+        "ex-output-size": "__import__", "ex-conv-stride": "ran code from course_utils"}),
+    "stack_inspection.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-output-size": "No credit"}),
+    "writes_files.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
+    "reads_others.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-param-count": "got -1"}),
+    "detached_child.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
+    "fork_bomb.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ran with 1 cell error(s)",
+                            log="BlockingIOError"),
+    "memory_hog.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ran with 1 cell error(s)",
+                             log="MemoryError", feedback={"ex-param-count": "MemoryError"}),
+    "cpu_spin.ipynb": dict(scores={"ex-output-size": 1, "ex-receptive-field": 1}, total=2,
+                           status="cell 2 skipped (did not finish within", feedback={"ex-conv-single": "no answer within"}),
+    "exits.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="cell 3 skipped (ended the kernel",
+                        log="SystemExit", feedback={"ex-param-count": "kernel ended during the call",
+                                                    "ex-receptive-field": "raised SystemExit"}),
+    "big_output.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
+    "network.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-output-size": "no function named"}),
+    "unreadable_answers.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok", feedback={
+        "ex-max-pool": "cannot read back", "ex-avg-pool": "cannot read back",
+        "ex-param-count": "type int, not a function"}),
+    "group1/homework.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
+    "group2/homework.ipynb": dict(scores={}, total=0, status="ok"),
+    "invalid_json.ipynb": dict(scores={}, total=0, status="unreadable"),
+    "not_utf8.ipynb": dict(scores={}, total=0, status="unreadable"),
+}

@@ -1,0 +1,305 @@
+"""The grader: verdicts outside the student's process, one sandbox per submission, nothing lost.
+
+The adversarial corpus (tests/grading_corpus/corpus.py) is graded once, by the command an
+instructor runs (``scripts/grade.py --jobs 2``), in the module fixture ``graded``; each
+test then reads one thing off its result. The other tests are fast and need no sandbox.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from course_utils import checks, grading, grading_wire as wire
+from course_utils.integrity import find_borrowed_work
+
+sys.path.insert(0, str(ROOT / "tests"))
+from grading_corpus.corpus import EXPECTED, SUBMISSIONS  # noqa: E402
+
+GRADE = [sys.executable, str(ROOT / "scripts" / "grade.py")]
+PACKAGE = ROOT / "course_utils"
+PLANTED = PACKAGE / "_planted_by_corpus.py"
+
+
+def write_notebook(path: Path, cells) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(cells, bytes):
+        path.write_bytes(cells)
+        return
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(notebook, path)
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that records every connection it accepts."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.5)
+        self.port, self.connections, self.running = self.socket.getsockname()[1], [], True
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while self.running:
+            try:
+                connection, address = self.socket.accept()
+            except OSError:
+                continue
+            self.connections.append(address)
+            connection.close()
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.socket.close()
+
+
+def processes_with(word: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if word in command and "pytest" not in command:
+                found.append(command)
+    return found
+
+
+def sandbox_or_skip():
+    if shutil.which("bwrap") is None:
+        if os.environ.get("CI"):
+            pytest.fail("bubblewrap is missing: .ci/run installs it (apt-get install bubblewrap)")
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade the whole corpus once (the slow part of this file: about a minute on 2 cores)."""
+    sandbox_or_skip()
+    base = tmp_path_factory.mktemp("grading")
+    submissions, out_dir = base / "submissions", base / "out"
+    out_dir.mkdir()
+    mark = f"corpus-{uuid.uuid4().hex[:12]}"
+    listener = Listener()
+    tokens = {"@OUT_DIR@": str(out_dir), "@SUBMISSIONS@": str(submissions), "@PACKAGE@": str(PACKAGE),
+              "@PORT@": str(listener.port), "@MARK@": mark}
+    for relative, cells in SUBMISSIONS.items():
+        if not isinstance(cells, bytes):
+            cells = [fill(source, tokens) for source in cells]
+        write_notebook(submissions / relative, cells)
+    honest_digest = hashlib.sha256((submissions / "honest.ipynb").read_bytes()).hexdigest()
+    began = time.monotonic()
+    run = subprocess.run(GRADE + [str(submissions), "--out", str(out_dir / "grades.csv"), "--jobs", "2",
+                                  "--cell-timeout", "5", "--memory-mb", "1024"],
+                         capture_output=True, text=True, timeout=600)
+    seconds = time.monotonic() - began
+    time.sleep(1)
+    listener.close()
+    leftovers = processes_with(mark)
+    planted = PLANTED.exists()
+    PLANTED.unlink(missing_ok=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = {row["student"]: row for row in csv.DictReader(open(out_dir / "grades.csv"))}
+    feedback = {(row["student"], row["exercise"]): row for row in
+                csv.DictReader(open(out_dir / "grades-feedback.csv"))}
+    print(f"corpus of {len(rows)} submissions graded in {seconds:.1f} s with --jobs 2")
+    return dict(rows=rows, feedback=feedback, run=run, out_dir=out_dir, submissions=submissions,
+                listener=listener, leftovers=leftovers, planted=planted, honest_digest=honest_digest)
+
+
+def fill(source: str, tokens: dict) -> str:
+    for token, value in tokens.items():
+        source = source.replace(token, value)
+    return source
+
+
+def test_every_submission_has_one_row_and_checkpoints_none(graded):
+    expected = {path for path in SUBMISSIONS if ".ipynb_checkpoints" not in path}
+    assert set(graded["rows"]) == expected == set(EXPECTED)
+    assert "group1/homework.ipynb" in graded["rows"] and "group2/homework.ipynb" in graded["rows"]
+    progress = [line for line in graded["run"].stdout.splitlines() if line.startswith("[")]
+    assert len(progress) == len(expected)
+
+
+@pytest.mark.parametrize("student", list(EXPECTED))
+def test_corpus_row(graded, student):
+    row, expected = graded["rows"][student], EXPECTED[student]
+    labels = list(checks.EXERCISES)
+    scores = {label: int(row[label]) for label in labels}
+    assert scores == {label: expected["scores"].get(label, 0) for label in labels}, row
+    assert int(row["total"]) == expected["total"]
+    assert expected["status"] in row["status"], row["status"]
+    for label, words in expected.get("feedback", {}).items():
+        message = graded["feedback"][(student, label)]["message"]
+        assert words in message, message
+    if "log" in expected:
+        assert expected["log"] in graded["feedback"][(student, "(notebook)")]["message"]
+
+
+def test_nothing_outside_the_sandbox_was_touched(graded):
+    out_dir, submissions = graded["out_dir"], graded["submissions"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["grades-feedback.csv", "grades.csv"]
+    assert hashlib.sha256((submissions / "honest.ipynb").read_bytes()).hexdigest() == graded["honest_digest"]
+    assert not graded["planted"], "a submission created a file in the course package"
+
+
+def test_no_connection_reached_the_listener(graded):
+    assert graded["listener"].connections == []
+
+
+def test_no_process_survives_grading(graded):
+    assert graded["leftovers"] == []
+    time.sleep(0)
+    assert not (graded["out_dir"] / "late.txt").exists()
+
+
+def test_the_grade_csv_is_complete(graded):
+    with open(graded["out_dir"] / "grades.csv") as file:
+        header = next(csv.reader(file))
+    assert header == ["student", "status", *checks.EXERCISES, "total", "out_of"]
+
+
+# --- the command line, without grading anything -----------------------------------------------
+
+def test_refuses_to_run_without_the_sandbox(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    (tmp_path / "subs").mkdir()
+    run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv")],
+                         capture_output=True, text=True, env=dict(os.environ, PATH=str(empty)), timeout=120)
+    assert run.returncode == 2 and "apt-get install bubblewrap" in run.stderr and "--no-sandbox" in run.stderr
+
+
+def test_checks_the_output_folder_before_grading(tmp_path):
+    (tmp_path / "subs").mkdir()
+    write_notebook(tmp_path / "subs" / "a.ipynb", ["while True:\n    pass"])
+    began = time.monotonic()
+    run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "missing" / "g.csv")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "does not exist" in run.stderr
+    assert "[1/1]" not in run.stdout and time.monotonic() - began < 60
+
+
+def test_rejects_unknown_exercises(tmp_path):
+    (tmp_path / "subs").mkdir()
+    run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--exercises", "ex-nope"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "ex-nope" in run.stderr
+
+
+def test_no_sandbox_warns_and_scores_the_chapter_only(tmp_path):
+    (tmp_path / "subs").mkdir()
+    write_notebook(tmp_path / "subs" / "02_stride.ipynb", [SUBMISSIONS["honest.ipynb"][0],
+                                                           SUBMISSIONS["honest.ipynb"][2]])
+    run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--no-sandbox"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "WARNING" in run.stderr and "trust" in run.stderr
+    row = next(csv.DictReader(open(tmp_path / "g.csv")))
+    assert (row["ex-output-size"], row["ex-conv-stride"], row["ex-conv-single"]) == ("1", "0", "")
+    assert row["out_of"] == "2"
+
+
+# --- the parts, in this process ---------------------------------------------------------------
+
+def test_chapters_name_their_exercises():
+    chapters = grading.chapter_exercises(ROOT / "book")
+    assert chapters["02_stride"] == ["ex-output-size", "ex-conv-stride"]
+    found = {label for labels in chapters.values() for label in labels}
+    assert found <= set(checks.EXERCISES) and set(EXPECTED["honest.ipynb"]["scores"]) <= found
+    notebook = nbformat.v4.new_notebook(metadata={"course": {"chapter": "04_pooling"}})
+    assert grading.exercises_for(notebook, Path("x.ipynb"), chapters) == ["ex-max-pool", "ex-avg-pool"]
+    assert grading.exercises_for(notebook, Path("x.ipynb"), chapters, ["ex-col2im"]) == ["ex-col2im"]
+    assert grading.exercises_for(None, Path("hw.ipynb"), chapters) == list(checks.EXERCISES)
+
+
+def test_the_wire_carries_plain_data_only():
+    blobs = []
+    value = (np.arange(6.0).reshape(2, 3), [1, (2, "s")], None, True, np.int64(7), 2.5)
+    decoded = wire.decode(wire.encode(value, blobs), blobs)
+    assert decoded[1:4] == ([1, (2, "s")], None, True) and decoded[4] == 7 and decoded[5] == 2.5
+    np.testing.assert_array_equal(decoded[0], value[0])
+    for bad in ({"a": 1}, np.array([object()]), lambda: 0, "x" * 20_000):
+        with pytest.raises(wire.WireError):
+            wire.encode(bad, [])
+    import io
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for node, blobs in [({"a": 0}, [pickled.getvalue()]), ({"a": 0}, [b"garbage"]), ({"x": 1}, []),
+                        ({"a": 5}, []), ({"l": [{"i": "1"}], "t": []}, [])]:
+        with pytest.raises(wire.WireError):
+            wire.decode(node, blobs)
+
+
+def test_a_malformed_message_is_refused():
+    read, write = os.pipe()
+    os.write(write, (10**12).to_bytes(8, "big"))
+    with pytest.raises(wire.WireError):
+        wire.Reader(read).receive(time.monotonic() + 5)
+    os.write(write, (3).to_bytes(8, "big") + b"{no")
+    with pytest.raises(wire.WireError):
+        wire.Reader(read).receive(time.monotonic() + 5)
+    with pytest.raises(wire.WireTimeout):
+        wire.Reader(read).receive(time.monotonic() + 0.2)
+    os.close(write)
+    with pytest.raises(wire.WireClosed):
+        wire.Reader(read).receive(time.monotonic() + 5)
+    os.close(read)
+
+
+@pytest.mark.parametrize("cells, words", [
+    (["from course_utils.ops import max_pool2d as mp", "my_max_pool = mp"], "course_utils.ops.max_pool2d"),
+    (["import keras", "def my_max_pool(z, size, stride=None):\n    return keras.ops.max(z)"], "keras.ops.max"),
+    (["import scipy", "def my_max_pool(z, size, stride=None):\n    return scipy.ndimage.maximum_filter(z, size)"],
+     "scipy.ndimage"),
+    (["def my_max_pool(z, size, stride=None):\n    import tensorflow as tf\n    return tf.nn.max_pool2d(z)"],
+     "tensorflow"),
+    (["import numpy as np", "def my_max_pool(z, size, stride=None):\n    return eval('np.max(z)')"], "eval"),
+    (["exec('def my_max_pool(z, size): return 0')"], "not defined by a plain `def`"),
+])
+def test_borrowed_work_is_found_in_the_source(cells, words):
+    found = find_borrowed_work(cells, "my_max_pool")
+    assert found and words in found, found
+
+
+def test_own_work_is_not_flagged_even_in_a_chapter_that_imports_the_reference():
+    cells = ["import numpy as np\nimport keras\nfrom course_utils.ops import max_pool2d\nz = max_pool2d(np.ones((4, 4, 1)), 2)",
+             "def my_max_pool(z, size, stride=None):\n    s = stride or size\n    return z[::s, ::s]"]
+    assert find_borrowed_work(cells, "my_max_pool") is None
+
+
+def test_the_reference_is_computed_before_the_student_runs_and_on_its_own_copy():
+    def mutating(layers):
+        answer = [1] * len(layers)
+        layers.append((1000, 1))           # would change a reference computed afterwards
+        layers[0] = (99, 99)
+        return answer
+
+    seen = []
+
+    def reference(layers):
+        seen.append([tuple(layer) for layer in layers])
+        return np.arange(len(layers))
+
+    case = checks.Case(([(3, 1), (3, 1)],), "two layers")
+    checks.run_checker("mutation", mutating, reference, [case])
+    assert seen[0] == [(3, 1), (3, 1)] and case.args == ([(3, 1), (3, 1)],)
