@@ -17,12 +17,17 @@ endif
 # MathJax is served from the build, not a CDN, so the book works offline (npm package).
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
+# axe-core (npm) for the accessibility checks of the browser tests: kept beside the venv,
+# not in _vendor, so the published book does not carry it.
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/npm-axe/node_modules/axe-core/axe.min.js
 
-.PHONY: help venv book notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-oldest clean
+.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-oldest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
 	@echo "make test       create .venv and run every test (unit, notebooks, book build, browser)"
+	@echo "make pdf        print the built book to _build/pdf/book.pdf (headless Chromium)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
 	@echo "make experiments  run the architecture sweep of chapter 9 (resumable; about 75 min on 2 cores)"
@@ -44,9 +49,19 @@ $(MATHJAX): Makefile
 	rm -rf _vendor/mathjax && mkdir -p _vendor/mathjax
 	cd $(VENV)/npm/node_modules/mathjax/es5 && cp -r tex-mml-chtml.js input output ui a11y sre $(CURDIR)/_vendor/mathjax/
 
+$(AXE): Makefile
+	npm install --silent --no-save --no-package-lock --prefix $(VENV)/npm-axe axe-core@$(AXE_VERSION)
+	touch $(AXE)
+
 book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build -W --keep-going .
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
+
+# Every built page printed by Debian's Chromium in table-of-contents order, then merged;
+# nothing is executed again. The front page links the PDF once it exists.
+pdf: $(STAMP)
+	test -f _build/html/index.html || $(MAKE) book
+	$(BIN)/python scripts/book_pdf.py _build/html _build/pdf/book.pdf
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_chapters.py $(CHAPTERS)
@@ -86,8 +101,9 @@ test-student: student
 	$(BIN)/python -m pytest -q -rs tests/test_student_edition.py
 
 # The built HTML in headless Chromium (Debian's chromium; .ci/run installs it).
-test-browser: $(STAMP)
+test-browser: $(STAMP) $(AXE)
 	test -f _build/html/index.html || $(MAKE) test-book
+	grep -rqs 'id="book-pdf-link"' _build/html/book || $(MAKE) pdf   # a rebuilt book drops the link
 	$(BIN)/python -m pytest -q -rs tests/browser
 
 # course_utils on the oldest versions it claims to support (pyproject.toml lower bounds).

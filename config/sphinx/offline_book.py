@@ -8,7 +8,10 @@
   browsers report as "Identifier 'THEBE_JS_URL' has already been declared". This keeps the
   first copy of every script. (The book uses no live-code cells, so thebe never loads.)
 - ``static/offline_book.css`` fixes what axe-core reports on the theme (link contrast
-  inside exercise boxes) and styles the in-page explorers of ``course_utils.explorers``.
+  inside exercise boxes, bright rich-text colours in outputs) and styles the in-page
+  explorers of ``course_utils.explorers``; ``static/offline_book.js`` gives the search
+  button the name it shows, hides the colour-mode icons from screen readers, and makes
+  the primary sidebar a landmark.
 """
 
 from pathlib import Path
@@ -39,4 +42,5 @@ def setup(app):
     app.connect("config-inited", _one_header)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     app.add_css_file("offline_book.css")
+    app.add_js_file("offline_book.js")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

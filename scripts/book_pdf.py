@@ -1,0 +1,154 @@
+"""Print the built HTML book to one PDF, offline, with Debian's Chromium.
+
+Every page of the table of contents (``_toc.yml``) is opened from a local server, its math
+typeset by the book's own MathJax, printed with the theme's print styles, and the chapters
+are merged in order with one bookmark each (pypdf). Nothing is executed again: the pages
+are those of the last ``make book``. The PDF is also copied beside the HTML and the front
+page gets a link to it.
+
+Usage: ``python scripts/book_pdf.py _build/html _build/pdf/book.pdf`` (``make pdf``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import io
+import re
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+from pypdf import PdfReader, PdfWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LINK_ID = "book-pdf-link"
+# Print tweaks: no launch/download buttons, explorers' controls, or anchors' "#" signs.
+PRINT_CSS = """
+.header-article, .bd-header-article, .prev-next-area, .bd-footer, .bd-footer-content,
+#jb-print-toc, .cnn-explorer__controls, .headerlink, .copybtn { display: none !important; }
+pre { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+.cell_input, .cell_output, figure, table, mjx-container[display="true"] { break-inside: avoid; }
+"""
+
+
+def toc_pages(toc_file: Path) -> list[str]:
+    """Documents of a jb-book ``_toc.yml`` in reading order: the root, then every ``file``."""
+    toc = yaml.safe_load(toc_file.read_text())
+    pages = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk({key: toc.get(key) for key in ("parts", "chapters") if toc.get(key)})
+    return [re.sub(r"\.(md|ipynb)$", "", page) for page in pages]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _serve(directory: Path):
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def print_pages(html_dir: Path, pages: list[str]) -> list[tuple[str, bytes]]:
+    """(title, PDF bytes) of each page, printed by headless Chromium with every outside request blocked."""
+    from playwright.sync_api import sync_playwright
+
+    httpd = _serve(html_dir)
+    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+    printed = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(origin)
+                       else route.abort())
+            for name in pages:
+                page.goto(f"{origin}/{name}.html", wait_until="networkidle")
+                page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+                page.add_style_tag(content=PRINT_CSS)
+                page.emulate_media(media="print")
+                title = page.eval_on_selector("main h1", "e => e.textContent").replace("#", "").strip()
+                pdf = page.pdf(format="A4", print_background=True, display_header_footer=True,
+                               header_template="<span></span>",
+                               footer_template=f'<div style="font-size:8px;width:100%;text-align:center">'
+                                               f'{title} · <span class="pageNumber"></span></div>',
+                               margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
+                page.emulate_media(media="screen")
+                printed.append((title, pdf))
+            browser.close()
+    finally:
+        httpd.shutdown()
+    return printed
+
+
+def merge(printed: list[tuple[str, bytes]], out: Path) -> int:
+    """Write the pages into one PDF with a bookmark per chapter; return its page count."""
+    writer = PdfWriter()
+    for title, pdf in printed:
+        writer.append(PdfReader(io.BytesIO(pdf)), outline_item=title)
+    writer.add_metadata({"/Title": "Convolutional neural networks, equation by equation"})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as handle:
+        writer.write(handle)
+    return len(writer.pages)
+
+
+def link_from_front_page(html_dir: Path, pdf: Path, pages: int, root: str) -> None:
+    """Copy the PDF beside the HTML and link it under the front page's title (idempotent)."""
+    front = html_dir / f"{root}.html"
+    text = front.read_text(encoding="utf-8")
+    text = re.sub(rf'<p id="{LINK_ID}".*?</p>\n', "", text, flags=re.S)
+    depth = "../" * root.count("/")
+    size = pdf.stat().st_size / 1e6
+    link = (f'<p id="{LINK_ID}"><a href="{depth}book.pdf">The whole book as a PDF</a> '
+            f'({pages} pages, {size:.1f} MB), printed from these pages.</p>\n')
+    text, found = re.subn(r"(<main[^>]*>.*?</h1>\s*)", lambda m: m.group(1) + link, text, count=1, flags=re.S)
+    if not found:
+        raise RuntimeError(f"{front}: found no <h1> inside <main> to put the PDF link under")
+    front.write_text(text, encoding="utf-8")
+    shutil.copyfile(pdf, html_dir / "book.pdf")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("html", type=Path, help="the built HTML book (_build/html)")
+    parser.add_argument("out", type=Path, help="the PDF to write (_build/pdf/book.pdf)")
+    args = parser.parse_args(argv)
+    pages = toc_pages(ROOT / "_toc.yml")
+    missing = [p for p in pages if not (args.html / f"{p}.html").exists()]
+    if missing:
+        print(f"html: pages of _toc.yml missing from {args.html}: {missing}; run make book first",
+              file=sys.stderr)
+        return 1
+    start = time.perf_counter()
+    count = merge(print_pages(args.html, pages), args.out)
+    link_from_front_page(args.html, args.out, count, pages[0])
+    print(f"{args.out}: {len(pages)} chapters, {count} pages, {args.out.stat().st_size / 1e6:.1f} MB "
+          f"in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""What a reader sees and can do in the built book, offline, in headless Chromium.
+
+- One header: no page shows more than one visible search field (the theme's own).
+- Layout at a desktop (1280 px) and a phone (390 px) width: the article starts within the
+  first screen and the page never scrolls sideways at 390 px. Screenshots go to
+  test-reports/screenshots/layout-*.png.
+- Accessibility: axe-core (npm, `make test-browser` installs it beside the venv) on every
+  page: no "serious" or "critical" violation; the "moderate" and "minor" ones are listed in
+  test-reports/accessibility.md and as warnings of the test run.
+- Explorers: every one moves from the keyboard, with no kernel and no network.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from conftest import HTML, ROOT, need_chromium
+
+SHOTS = ROOT / "test-reports" / "screenshots"
+REPORT = ROOT / "test-reports" / "accessibility.md"
+AXE = ROOT / ".venv" / "npm-axe" / "node_modules" / "axe-core" / "axe.min.js"
+PAGES = ["index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("book/**/*.html"))
+WIDTHS = {"desktop": 1280, "phone": 390}
+EXPLORER_PAGES = {"book/01_convolution.html": 1, "book/02_stride.html": 1, "book/04_pooling.html": 1,
+                  "book/07_what_it_learned.html": 1, "book/09_architecture.html": 1}
+# Search fields a reader can see: the theme's search button-field and any search input.
+SEARCH_FIELDS = ".search-button-field, input[type='search'], form.bd-search"
+VISIBLE = "els => els.filter(e => { const r = e.getBoundingClientRect(); " \
+          "const s = getComputedStyle(e); return r.width > 0 && r.height > 0 && " \
+          "s.visibility !== 'hidden' && s.display !== 'none'; }).length"
+
+if not HTML.joinpath("index.html").exists():
+    pytest.skip("build the book first (make book)", allow_module_level=True)
+need_chromium()
+
+
+def open_offline(browser, server, path, width=1280, height=900):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
+               else route.abort())
+    page.goto(f"{server}/{path}", wait_until="networkidle")
+    return page
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_one_visible_search_field(browser, server, path):
+    counts = {}
+    for name, width in WIDTHS.items():
+        page = open_offline(browser, server, path, width)
+        counts[name] = page.eval_on_selector_all(SEARCH_FIELDS, VISIBLE)
+        page.close()
+    assert counts["desktop"] == 1 and counts["phone"] <= 1, f"{path}: visible search fields {counts}"
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+@pytest.mark.parametrize("path", ["book/00_intro.html", "book/02_stride.html", "book/09_architecture.html"])
+def test_layout_at_desktop_and_phone_width(browser, server, path, width):
+    page = open_offline(browser, server, path, width, 844 if width < 500 else 900)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"layout-{Path(path).stem}-{width}.png"))
+    title_top = page.eval_on_selector("main h1", "e => e.getBoundingClientRect().top")
+    viewport = page.evaluate("() => [window.innerWidth, window.innerHeight]")
+    scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
+    headers = page.eval_on_selector_all("header", VISIBLE)
+    page.close()
+    assert 0 <= title_top < viewport[1] * 0.5, f"the article starts at {title_top}px, below half the first screen"
+    assert scroll_width <= viewport[0], f"the page scrolls sideways: {scroll_width}px wide in a {viewport[0]}px window"
+    assert headers <= 1, f"{headers} visible header bars"
+
+
+def test_axe_finds_no_serious_or_critical_violation(browser, server):
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make test-browser` installs axe-core from npm")
+    serious, lines = [], ["# Accessibility (axe-core) of the built book", "",
+                          "Violations below 'serious' (the test fails on 'serious' and 'critical'):", ""]
+    for path in PAGES:
+        page = open_offline(browser, server, path)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                               ".map(v => [v.id, v.impact, v.help, v.nodes.length, "
+                               "v.nodes.slice(0, 2).map(n => n.target.join(' '))])")
+        page.close()
+        for rule, impact, text, count, targets in result:
+            entry = f"{path}: {rule} ({impact}, {count} elements) {text}; e.g. {targets}"
+            if impact in ("serious", "critical"):
+                serious.append(entry)
+            else:
+                lines.append(f"- {entry}")
+                warnings.warn(f"axe {impact}: {entry}", stacklevel=1)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("\n".join(lines + ["", "Serious or critical:", ""] +
+                                [f"- {s}" for s in serious] + [""]), encoding="utf-8")
+    assert not serious, "\n".join(serious)
+
+
+def canvas_state(page, root):
+    return page.evaluate("r => [r.querySelector('canvas').toDataURL(), "
+                         "r.querySelector('.cnn-explorer__status').textContent]", root)
+
+
+@pytest.mark.parametrize("path, count", EXPLORER_PAGES.items())
+def test_explorers_move_from_the_keyboard_without_a_kernel(browser, server, path, count):
+    page = open_offline(browser, server, path)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    roots = page.query_selector_all(".cnn-explorer")
+    assert len(roots) == count, f"{path}: {len(roots)} explorers, expected {count}"
+    for root in roots:
+        controls = root.query_selector_all("input, select, button")
+        for control in controls:
+            name = page.evaluate("e => e.labels && e.labels.length ? e.labels[0].textContent "
+                                 ": e.getAttribute('aria-label')", control)
+            assert name and name.strip(), f"{path}: a control without a label"
+        before = canvas_state(page, root)
+        first = root.query_selector("input[type='range'], select")
+        first.focus()
+        page.keyboard.press("ArrowRight" if first.get_attribute("type") == "range" else "ArrowDown")
+        after = canvas_state(page, root)
+        assert after[0] != before[0] and after[1] != before[1], f"{path}: the explorer did not move"
+        play = root.query_selector("button[data-play]")
+        if play:
+            step = root.query_selector("input[name='step']")
+            start = int(step.input_value())
+            play.focus()
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(1000)
+            assert int(step.input_value()) > start, f"{path}: Play did not move the window"
+            page.keyboard.press("Enter")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    roots[0].screenshot(path=str(SHOTS / f"explorer-{Path(path).stem}.png"))
+    page.close()
+    assert not errors, errors
