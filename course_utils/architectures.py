@@ -77,9 +77,12 @@ class ArchitectureSpec:
 def receptive_fields(model) -> list[dict]:
     """Receptive field of one output unit of every conv and pooling layer, in input pixels.
 
-    A layer with kernel ``k`` and stride ``s`` sees ``(k - 1) * jump`` more input pixels
-    than the layer before it, where ``jump`` is the product of all earlier strides (the
-    distance, in input pixels, between neighbouring units of the layer's input).
+    Layer l, with kernel ``H_l`` and stride ``s_l``, sees ``(H_l - 1) * J_{l-1}`` more input
+    pixels than the layer before it, where the jump ``J_{l-1}`` is the product of all
+    earlier strides (the distance, in input pixels, between neighbouring units of the
+    layer's input): r_l = r_{l-1} + (H_l - 1) J_{l-1}, J_l = J_{l-1} s_l, r_0 = J_0 = 1.
+    Each row gives the layer's name, its field ``size`` r_l, its ``jump`` J_l and its
+    output's spatial shape.
 
     Examples
     --------
