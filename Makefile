@@ -22,7 +22,7 @@ MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 AXE_VERSION := 4.14.1
 AXE := $(VENV)/npm-axe/node_modules/axe-core/axe.min.js
 
-.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-oldest clean
+.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-oldest test-latest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
@@ -83,7 +83,7 @@ grade: $(STAMP)
 	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks" && false)
 	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv
 
-test: test-unit test-notebooks test-book test-student test-browser test-oldest
+test: test-unit test-notebooks test-book test-student test-browser test-oldest test-latest
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs tests --ignore=tests/browser --doctest-modules course_utils
@@ -116,3 +116,12 @@ test-oldest: tests/oldest/requirements.txt
 
 clean:
 	rm -rf _build student
+
+# The Colab path: the newest TensorFlow and Keras (unpinned) plus `pip install .`, every
+# chapter executed top to bottom. Errors fail; changed outputs are reported, not failed.
+LATEST := .venv-latest
+test-latest:
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -r tests/latest/requirements.txt
+	$(LATEST)/bin/python -m pip install --quiet .
+	$(LATEST)/bin/python tests/latest/run_chapters.py --report _build/latest-report.txt

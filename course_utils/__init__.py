@@ -1,8 +1,17 @@
 """Helpers shared by the chapters of the CNN course book.
 
-Modules are named for what they hold: ``data`` (loading and preparing MNIST),
-``plots`` (figures that several chapters draw). Import them explicitly, e.g.
+Modules are named for what they hold; import them explicitly, e.g.
 ``from course_utils.data import load_mnist``.
+
+- ``activations``: feature maps of a trained model's layers, their statistics, the confusion matrix.
+- ``architectures``: the variants of the source CNN compared in chapter 9, receptive fields, parameter tables.
+- ``checks``: the exercises' checkers and their registry ``EXERCISES``.
+- ``data``: loading, validating and preparing MNIST (the one place that reads the file).
+- ``models``: the source CNN, the MLP baseline, the small CNN, and loading their reference runs.
+- ``ops``: the operations the chapters teach, in NumPy: convolution, padding, pooling, im2col.
+- ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
+- ``runs``: training configurations, run manifests, and saving and loading trained runs.
+- ``sweep``: the architecture sweep of chapter 9, one result file per variant and seed.
 """
 
 __version__ = "0.1.0"
