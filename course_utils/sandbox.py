@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import course_utils
@@ -116,8 +117,11 @@ def _limit_prefix(limits: Limits) -> list[str]:
 def start(limits: Limits, sandboxed: bool = True) -> subprocess.Popen:
     """Start a worker in its own session; talk to it through ``stdin`` and ``stdout``."""
     command, env = worker_command(limits, sandboxed)
-    return subprocess.Popen(_limit_prefix(limits) + command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    folder = None if sandboxed else tempfile.mkdtemp(prefix="grading-")  # a fresh working folder
+    process = subprocess.Popen(_limit_prefix(limits) + command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, env=env, start_new_session=True, cwd=folder)
+    process.working_folder = folder
+    return process
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -135,3 +139,5 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+    if getattr(process, "working_folder", None):
+        shutil.rmtree(process.working_folder, ignore_errors=True)

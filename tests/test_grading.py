@@ -210,9 +210,11 @@ def test_no_sandbox_warns_and_scores_the_chapter_only(tmp_path):
     (tmp_path / "subs").mkdir()
     write_notebook(tmp_path / "subs" / "02_stride.ipynb", [SUBMISSIONS["honest.ipynb"][0],
                                                            SUBMISSIONS["honest.ipynb"][2]])
+    (tmp_path / "cwd").mkdir()
     run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--no-sandbox"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path / "cwd")
     assert run.returncode == 0, run.stderr
+    assert list((tmp_path / "cwd").iterdir()) == []     # the notebook ran in a folder of its own
     assert "WARNING" in run.stderr and "trust" in run.stderr
     row = next(csv.DictReader(open(tmp_path / "g.csv")))
     assert (row["ex-output-size"], row["ex-conv-stride"], row["ex-conv-single"]) == ("1", "0", "")
