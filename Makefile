@@ -32,7 +32,7 @@ help:
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
 	@echo "make experiments  run the architecture sweep of chapter 9 (resumable; about 75 min on 2 cores)"
 	@echo "make student    write the student edition (notebooks and HTML) into student/"
-	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks into grades.csv"
+	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks, each in a sandbox, into grades.csv"
 	@echo "make clean      remove _build and student/ (keeps .venv)"
 
 venv: $(STAMP)
@@ -79,9 +79,11 @@ student: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build -W --keep-going student
 	@echo "Student notebooks: student/book/*.ipynb; HTML: $(CURDIR)/student/_build/html/index.html"
 
+# One bubblewrap sandbox per submission (Debian: apt-get install bubblewrap); see the
+# instructor guide. More options: GRADE_ARGS="--jobs 2 --exercises ex-output-size,ex-conv-stride".
 grade: $(STAMP)
-	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks" && false)
-	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv
+	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks [GRADE_ARGS='--jobs 2']" && false)
+	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv $(GRADE_ARGS)
 
 test: test-unit test-notebooks test-book test-student test-browser test-oldest test-latest
 
