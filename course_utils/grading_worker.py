@@ -71,13 +71,20 @@ class _Audit:
         self.own_files = {str(Path(__file__).resolve()), str(Path(wire.__file__).resolve())}
         self.seen: set[str] = set()
 
+    def _watched(self, filename: str) -> str | None:
+        for name, folder in self.folders.items():
+            if filename.startswith(folder) and filename not in self.own_files:
+                if name == "course_utils":   # which module: an exercise may build on one
+                    name += "." + Path(filename[len(folder):]).with_suffix("").as_posix().replace("/", ".")
+                return name
+        return None
+
     def hook(self, frame, event, arg):
+        """Record each entry into a watched module from code outside them (not their inner calls)."""
         if event == "call":
-            filename = frame.f_code.co_filename
-            if filename not in self.own_files:
-                for name, folder in self.folders.items():
-                    if filename.startswith(folder):
-                        self.seen.add(name)
+            name = self._watched(frame.f_code.co_filename)
+            if name and (frame.f_back is None or self._watched(frame.f_back.f_code.co_filename) is None):
+                self.seen.add(name)
 
 
 def _neutralise_checkers() -> None:

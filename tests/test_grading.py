@@ -289,6 +289,18 @@ def test_own_work_is_not_flagged_even_in_a_chapter_that_imports_the_reference():
     assert find_borrowed_work(cells, "my_max_pool") is None
 
 
+def test_an_exercise_may_use_the_course_functions_it_builds_on():
+    allowed = grading.BUILDS_ON["ex-fit-filter"]
+    cells = ["from course_utils.ops import conv2d\nfrom course_utils import backprop",
+             "def my_fit_filter(x, u, H, steps=500):\n    h = 0\n    for _ in range(steps):\n"
+             "        r = conv2d(x, h) - u\n        h = h - backprop.conv2d_filter_gradient(x, r, H)\n    return h"]
+    assert find_borrowed_work(cells, "my_fit_filter", allowed) is None
+    assert "conv2d" in find_borrowed_work(cells, "my_fit_filter")
+    shortcut = ["from course_utils.checks import _least_squares_filter",
+                "def my_fit_filter(x, u, H):\n    return _least_squares_filter(x, u, H)"]
+    assert "_least_squares_filter" in find_borrowed_work(shortcut, "my_fit_filter", allowed)
+
+
 def test_the_reference_is_computed_before_the_student_runs_and_on_its_own_copy():
     def mutating(layers):
         answer = [1] * len(layers)

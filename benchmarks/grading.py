@@ -1,0 +1,73 @@
+"""How long grading takes: one honest submission, and ten with --jobs 1 against --jobs 2.
+
+Usage: python benchmarks/grading.py [--students 10]
+
+Writes honest submissions (the answers of tests/grading_corpus/corpus.py, scored on the
+exercises they answer) into a temporary folder and times the instructor's
+command, `scripts/grade.py`, each in a fresh process (TensorFlow's import for the col2im
+checker included), with the sandbox. Prints the wall times, the ratio, and the machine's
+load average, since other work on the machine slows every figure down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import nbformat  # noqa: E402
+
+from grading_corpus.corpus import EXPECTED, SUBMISSIONS  # noqa: E402
+
+LABELS = ",".join(EXPECTED["honest.ipynb"]["scores"])  # the exercises the honest answers cover
+
+
+def write_honest(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True)
+    for number in range(count):
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(source) for source in SUBMISSIONS["honest.ipynb"]]
+        nbformat.write(notebook, folder / f"student{number:02d}.ipynb")
+
+
+def grade(folder: Path, jobs: int) -> tuple[float, list[dict]]:
+    out = folder.parent / f"grades-{folder.name}-{jobs}.csv"
+    began = time.monotonic()
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(folder), "--out", str(out),
+                    "--jobs", str(jobs), "--exercises", LABELS], check=True, capture_output=True, text=True)
+    seconds = time.monotonic() - began
+    return seconds, list(csv.DictReader(open(out)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        one, many = Path(tmp) / "one", Path(tmp) / "many"
+        write_honest(one, 1)
+        write_honest(many, args.students)
+        print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        seconds, rows = grade(one, 1)
+        print(f"one honest submission, every exercise: {seconds:.1f} s, "
+              f"total {rows[0]['total']}/{rows[0]['out_of']} ({rows[0]['status']})")
+        serial, rows = grade(many, 1)
+        assert all(row["total"] == row["out_of"] for row in rows), rows
+        parallel, rows = grade(many, 2)
+        assert all(row["total"] == row["out_of"] for row in rows), rows
+        print(f"{args.students} submissions: --jobs 1 {serial:.1f} s, --jobs 2 {parallel:.1f} s, "
+              f"ratio {serial / parallel:.2f}")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
