@@ -73,12 +73,18 @@ ALLOWLIST_DIR = ROOT / "tests" / "claims" / "allowlist"
 QUALITATIVE = [
     r"orders? of magnitude",
     r"(?:nearly|almost|about|roughly|essentially|practically|virtually) the same",
-    r"as (?:fast|slow|quickly|good|accurate|cheap|expensive) as",
+    r"as (?:fast|slow|quickly|good|accurate|cheap|expensive|small|large)(?:\s+[\w'’-]+){0,5}?\s+as",
+    r"(?:well|good|accurate|fast) enough",
     r"(?:much|far|many times|several times|a lot|considerably|significantly) "
     r"(?:faster|slower|better|worse|larger|smaller|bigger|higher|lower|more|less|fewer|cheaper)",
     r"slightly",
     r"several times",
-    r"(?:two|three|four|five|six|seven|eight|nine|ten|a hundred|a thousand|hundreds of|thousands of) times",
+    r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    r"a hundred|a thousand|a million|hundreds of|thousands of) times",
+    r"(?:a|one) (?:tenth|hundredth|thousandth|millionth)",
+    r"(?:about|around|roughly|nearly|almost|under|over|less than|more than|within|in) "
+    r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|a few|several|half an?) "
+    r"(?:seconds?|minutes?|hours?|days?|weeks?)",  # an estimated time in words: "about a minute on a GPU"
     r"twice (?:as|the)",
     r"half as",
     r"less than half",

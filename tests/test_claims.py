@@ -163,6 +163,19 @@ def test_a_malformed_allowlist_entry_is_an_error(tmp_path, entry):
         check_text(tmp_path, "Intro.", allowlist=entry)
 
 
+@pytest.mark.parametrize("sentence, phrase", [
+    ("Training takes about a minute on a GPU.", "about a minute"),
+    ("The final model is as good on new digits as the best epoch.", "as good on new digits as"),
+    ("A short schedule ranks the variants well enough.", "well enough"),
+    ("It needs a thousandth of the memory.", "a thousandth"),
+    ("The conversions are twenty times smaller.", "twenty times"),
+    ("The two results are nearly the same.", "nearly the same"),
+])
+def test_the_documented_qualitative_phrases_are_caught(tmp_path, sentence, phrase):
+    problems, _ = check_text(tmp_path, f"Intro.\n\nA separate paragraph.\n\n{sentence}")
+    assert [(p.kind, p.number) for p in problems] == [("qualitative", phrase)]
+
+
 def test_a_qualitative_claim_without_a_number_fails(tmp_path):
     prose = "Intro.\n\nA separate paragraph.\n\nIm2col is much faster than the loops."
     problems, _ = check_text(tmp_path, prose)
