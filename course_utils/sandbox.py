@@ -79,7 +79,7 @@ def _read_only_binds() -> list[str]:
         args += ["--ro-bind-try", path, path]
     mnist = os.environ.get("MNIST_PATH", "")
     if mnist and Path(mnist).is_file():
-        args += ["--ro-bind", str(Path(mnist).resolve()), "/data/mnist.npz"]
+        args += ["--perms", "0755", "--dir", "/data", "--ro-bind", str(Path(mnist).resolve()), "/data/mnist.npz"]
     return args
 
 
