@@ -1,12 +1,17 @@
 """Run the architecture sweep of chapter 9 (`make experiments`), resuming where it stopped.
 
 Usage: python scripts/run_experiments.py [--only NAME ...] [--seeds 0 1 2] [--results DIR] [--list]
+                                         [--scheduler tcp://HOST:PORT] [--workers N]
 
 Every (variant, seed) run is stored as soon as it finishes in
 course_utils/reference/sweep/<variant>-seed<k>.json; runs already stored are skipped, so
 an interrupted sweep (Ctrl-C, a closed laptop) continues with the next command. Without
 --seeds each variant gets its planned seeds (three, or five for the variants the chapter
 compares most closely; --list shows them): 55 runs, one to two minutes each on 2 CPU cores.
+
+The runs are Dask tasks (course_utils.cluster): by default on a local cluster of one
+single-threaded worker per core; with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the
+workers of a running `dask scheduler`. This process writes every result file.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import argparse
 import sys
 import time
 
-from course_utils import sweep
+from course_utils import cluster, sweep
 
 
 def main(argv: list[str]) -> int:
@@ -25,6 +30,10 @@ def main(argv: list[str]) -> int:
                         help="seeds for every variant named (default: each variant's planned seeds)")
     parser.add_argument("--results", default=str(sweep.RESULTS_DIR), help="folder of result files")
     parser.add_argument("--list", action="store_true", help="list the variants and stop")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of the local cluster (default: one per core)")
     args = parser.parse_args(argv)
     if args.list:
         for v in sweep.VARIANTS.values():
@@ -35,22 +44,27 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; see --list")
 
-    from course_utils.data import MnistDataError, prepare_mnist
-
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     try:
-        data = prepare_mnist()
-    except MnistDataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        cluster.scheduler_address(args.scheduler)
+    except ValueError as error:
+        parser.error(f"--{error}")
+    from course_utils.data import MnistDataError
+
     print(f"Schedule: {sweep.SCHEDULE}", flush=True)
     start = time.perf_counter()
+    log = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        sweep.run_sweep(data, args.results, args.only, args.seeds,
-                        log=lambda line: print(line, flush=True))
+        with cluster.connect(args.scheduler, args.workers, log=log) as client:
+            cluster.run_sweep(client, args.results, args.only, args.seeds, log=log)
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are stored; run the same command again to continue.",
               file=sys.stderr)
         return 130
+    except (MnistDataError, ConnectionError, cluster.WorkersNotReady, cluster.TasksFailed) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"Sweep complete in {time.perf_counter() - start:.0f} s; results in {args.results}")
     return 0
 

@@ -1,0 +1,301 @@
+"""Run the course's long jobs as tasks on a Dask cluster: this machine by default, or many.
+
+The architecture sweep (``make experiments``) and grading a class (``make grade``) are lists
+of independent tasks. :func:`connect` gives a ``dask.distributed`` client: with no address,
+a ``LocalCluster`` started in this process, one single-threaded worker process per core;
+with ``scheduler="tcp://HOST:PORT"`` (or ``$DASK_SCHEDULER_ADDRESS``), an existing cluster.
+:func:`run_tasks` submits the tasks and hands each result, as it arrives, to a ``store``
+function that runs here, in the client: workers return plain data and never write the
+results, so they need no shared file system, and every result is stored once, even when a
+worker dies and Dask runs its task again elsewhere. :func:`check_workers` first asks every
+worker whether it can run the tasks at all and names the workers that cannot.
+
+>>> from course_utils import cluster
+>>> tasks = [cluster.Task(f"square-{n}", pow, (n, 2)) for n in range(3)]
+>>> with cluster.connect(workers=1, log=lambda line: None) as client:   # doctest: +SKIP
+...     cluster.run_tasks(client, tasks, lambda task, value: f"{task.key} = {value}")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import contextlib
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+# One task per worker process, each on one core: no thread pool of TensorFlow or BLAS may
+# spread over the cores that the other workers use (benchmarks/cluster_sweep.py measures it).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+RETRIES = 1            # a task that raised is run once more (a worker short of memory, a flaky disk)
+ALLOWED_FAILURES = 3   # a task whose worker died is run again on another worker up to this often
+WORKER_WAIT_S = 60.0   # how long to wait for the first worker of an existing cluster
+
+# Checked on every worker by check_workers(). The source is compiled into a function of no
+# module, so Dask ships it by value: it runs on a worker that cannot import course_utils.
+_PROBE_SOURCE = '''
+def probe(modules, tools):
+    import importlib, os, shutil, socket, sys
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as error:
+            missing.append(f"{name} ({type(error).__name__}: {error})")
+    mnist = os.environ.get("MNIST_PATH") or ""
+    return {"host": socket.gethostname(), "python": sys.version.split()[0], "cores": os.cpu_count(),
+            "missing": missing, "tools_missing": [t for t in tools if shutil.which(t) is None],
+            "mnist": mnist if mnist and os.path.isfile(mnist) else None}
+'''
+
+
+def _probe_function():
+    namespace = {"__name__": "course_utils_cluster_probe"}   # a module no worker has: sent by value
+    exec(compile(_PROBE_SOURCE, "<course_utils.cluster probe>", "exec"), namespace)
+    return namespace["probe"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One unit of work: ``function(*args)`` on some worker; ``key`` names it in progress lines.
+
+    ``function`` must be importable on the workers (a module-level function of an installed
+    package); ``args`` are plain data or Dask futures (data scattered once to the workers).
+    """
+
+    key: str
+    function: Callable
+    args: tuple = ()
+
+
+class WorkersNotReady(RuntimeError):
+    """A worker of the cluster cannot run the tasks (a package or a tool is missing)."""
+
+
+class TasksFailed(RuntimeError):
+    """Some tasks failed even after their retries; the others were stored."""
+
+    def __init__(self, failures: dict[str, str]):
+        self.failures = failures
+        lines = "\n".join(f"  {key}: {why}" for key, why in failures.items())
+        super().__init__(f"{len(failures)} task(s) failed; the others are stored, and running the same "
+                         f"command again retries only these:\n{lines}")
+
+
+def scheduler_address(scheduler: str | None = None) -> str | None:
+    """The address given, else ``$DASK_SCHEDULER_ADDRESS``, else None (a local cluster)."""
+    address = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if address is not None and "://" not in address and ":" not in address:
+        raise ValueError(f"scheduler: expected an address like tcp://HOST:8786, got {address!r}")
+    return address
+
+
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None, log=print) -> Iterator:
+    """A ``distributed.Client`` for the tasks; the local cluster is closed on leaving.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a running ``dask scheduler``. Default: ``$DASK_SCHEDULER_ADDRESS``,
+        else a ``LocalCluster`` started here.
+    workers : int, optional
+        Worker processes of the local cluster (default: one per core); ignored with a scheduler.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    address = scheduler_address(scheduler)
+    cluster = None
+    if address is None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers: expected at least 1, got {workers}")
+        count = workers or os.cpu_count() or 1
+        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, env=dict(ONE_THREAD))
+        client = Client(cluster)
+        log(f"Local Dask cluster: {count} single-threaded worker process(es)")
+    else:
+        try:
+            client = Client(address, timeout=30)
+        except OSError as error:
+            raise ConnectionError(f"scheduler: no Dask scheduler answered at {address} ({error}); "
+                                  f"start one with `dask scheduler` or leave the option out") from None
+        log(f"Dask scheduler {address}")
+    try:
+        if address is not None:
+            _wait_for_workers(client, address)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _wait_for_workers(client, address: str) -> None:
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        raise WorkersNotReady(f"no worker joined the scheduler at {address} within {WORKER_WAIT_S:.0f} s; "
+                              f"start some with `dask worker {address} --nthreads 1`") from None
+
+
+def check_workers(client, modules=("course_utils",), tools=()) -> dict[str, dict]:
+    """Ask every worker whether it can import ``modules`` and finds ``tools``; their reports.
+
+    Raises :class:`WorkersNotReady` naming each worker that cannot, and why.
+    """
+    reports = client.run(_probe_function(), tuple(modules), tuple(tools), on_error="return")
+    problems = []
+    for worker, report in sorted(reports.items()):
+        if isinstance(report, BaseException):
+            problems.append(f"{worker}: the check itself failed ({type(report).__name__}: {report})")
+            continue
+        if report["missing"]:
+            problems.append(f"{worker} (host {report['host']}) cannot import {'; '.join(report['missing'])}: "
+                            f"install the course there (`pip install -e .` of this repository)")
+        if report["tools_missing"]:
+            problems.append(f"{worker} (host {report['host']}) has no {', '.join(report['tools_missing'])} "
+                            f"on its PATH (Debian: `apt-get install bubblewrap util-linux`)")
+    if problems:
+        raise WorkersNotReady("these Dask workers cannot run the tasks:\n  " + "\n  ".join(problems))
+    return reports
+
+
+def _timed(function, *args):
+    """Runs on a worker: the task's value, the worker's address and the seconds it took.
+
+    Sets ``ONE_THREAD`` where the worker's environment does not say otherwise, before the
+    task first imports TensorFlow (workers started by ``dask worker`` elsewhere included).
+    """
+    from distributed import get_worker
+
+    for name, value in ONE_THREAD.items():
+        os.environ.setdefault(name, value)
+
+    began = time.perf_counter()
+    value = function(*args)
+    return {"value": value, "worker": get_worker().address, "seconds": time.perf_counter() - began}
+
+
+def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], log=print,
+              retries: int = RETRIES) -> list[str]:
+    """Run ``tasks`` on the cluster; call ``store(task, value)`` here as each one finishes.
+
+    Each finished task is stored once, in the order they finish, and a progress line
+    ``[i/n] <what store returned> (<seconds> s on <worker>)`` is logged. A task whose
+    worker dies is run again on another (``ALLOWED_FAILURES``); one that raises is run again
+    ``retries`` times, then reported. On any exit (Ctrl-C included) the tasks not finished
+    are cancelled; what was stored stays stored. Returns the keys stored.
+
+    Raises
+    ------
+    TasksFailed
+        After every other task was stored, if some failed for good.
+    """
+    from distributed import as_completed
+
+    keys = [task.key for task in tasks]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"tasks: expected unique keys, got duplicates {sorted({k for k in keys if keys.count(k) > 1})}")
+    run = uuid.uuid4().hex[:8]   # a fresh Dask key per call: never the leftovers of an interrupted run
+    futures = {client.submit(_timed, task.function, *task.args, key=f"{task.key}-{run}", pure=False,
+                             retries=retries): task for task in tasks}
+    stored, failures = [], {}
+    try:
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as error:  # the task's own exception, or KilledWorker after ALLOWED_FAILURES
+                failures[task.key] = f"{type(error).__name__}: {error}"
+                log(f"[{len(stored) + len(failures)}/{len(tasks)}] {task.key} FAILED ({failures[task.key]})")
+                continue
+            line = store(task, outcome["value"])
+            stored.append(task.key)
+            log(f"[{len(stored) + len(failures)}/{len(tasks)}] {line} "
+                f"({outcome['seconds']:.1f} s on {outcome['worker']})")
+            future.release()
+    finally:
+        pending = [future for future in futures if not future.done()]
+        if pending:
+            client.cancel(pending)
+    if failures:
+        raise TasksFailed(failures)
+    return stored
+
+
+# --- the architecture sweep ------------------------------------------------------------------
+
+def load_raw_mnist(data=None):
+    """The raw MNIST arrays: ``data`` when given (scattered by the client), else this machine's."""
+    if data is not None:
+        return data
+    from course_utils.data import load_mnist
+    return load_mnist()
+
+
+def sweep_task(name: str, seed: int, schedule: dict, data=None) -> dict:
+    """Runs on a worker: train sweep variant ``name`` with ``seed``; its result record.
+
+    ``data`` is the raw ``((x_train, y_train), (x_test, y_test))`` of ``load_mnist``, or None
+    to read it on the worker (``$MNIST_PATH`` there).
+    """
+    from course_utils import sweep
+    from course_utils.data import one_hot, scale_images
+
+    (x_train, y_train), (x_test, y_test) = load_raw_mnist(data)
+    prepared = (scale_images(x_train), one_hot(y_train)), (scale_images(x_test), one_hot(y_test))
+    return sweep.train_variant(sweep.VARIANTS[name], seed, prepared, sweep.Schedule(**schedule))
+
+
+def _sweep_line(result: dict) -> str:
+    import statistics
+    return (f"{result['variant']} seed {result['seed']}: validation accuracy {result['val_accuracy']:.4f}, "
+            f"test accuracy {result['test_accuracy']:.4f}, {result['parameters']:,} parameters, "
+            f"{statistics.median(result['epoch_seconds']):.1f} s/epoch")
+
+
+def run_sweep(client, results_dir: Path, names=None, seeds=None, schedule=None, data=None,
+              log=print) -> list[Path]:
+    """:func:`course_utils.sweep.run_sweep` on the cluster: same files, same skipping of stored runs.
+
+    ``data`` (raw MNIST as ``load_mnist`` returns it) is sent once to every worker when
+    given, or when some worker has no ``$MNIST_PATH``; otherwise each worker reads its own.
+    Returns the paths written in this call.
+    """
+    from course_utils import sweep
+
+    schedule = schedule or sweep.SCHEDULE
+    planned = sweep.planned_runs(names, seeds)
+    todo = [(name, seed) for name, seed in planned
+            if not sweep.is_done(sweep.result_path(results_dir, name, seed), sweep.VARIANTS[name], seed, schedule)]
+    log(f"{len(planned) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
+    if not todo:
+        return []
+    reports = check_workers(client)
+    if data is None and any(report["mnist"] is None for report in reports.values()):
+        data = load_raw_mnist()
+        log(f"MNIST sent once to the {len(reports)} worker(s) (not every worker has MNIST_PATH)")
+    shared = client.scatter([data], broadcast=True)[0] if data is not None else None
+    plain = dataclasses.asdict(schedule)
+    tasks = [Task(f"{name}-seed{seed}", sweep_task, (name, seed, plain, shared)) for name, seed in todo]
+    written = []
+
+    def store(task, result):
+        path = sweep.result_path(results_dir, result["variant"], result["seed"])
+        sweep.write_result(path, result)
+        written.append(path)
+        return _sweep_line(result)
+
+    try:
+        run_tasks(client, tasks, store, log)
+    finally:
+        if shared is not None:
+            shared.release()
+    return written

@@ -1,0 +1,254 @@
+"""The Dask engine of `make experiments` and `make grade` (course_utils.cluster).
+
+First with cheap fake tasks on the default local cluster (no TensorFlow): every result
+stored exactly once and atomically, one progress line each, a killed worker's task run
+again elsewhere, a failing task reported after its retries without losing the others, and
+Ctrl-C keeping what finished so that a re-run resumes. Then for real, once: a `dask
+scheduler` and two `dask worker` processes on 127.0.0.1, a tiny sweep with one worker
+killed in the middle, and a class of submissions graded through the same address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from course_utils import cluster
+
+distributed = pytest.importorskip("distributed")  # requirements.txt pins it; CI fails on a skip
+import cloudpickle  # noqa: E402  (installed with distributed)
+
+# The fake tasks below live in this test module, which the workers cannot import: send them by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*) \((\d+\.\d) s on (tcp://[\d.]+:\d+)\)$")
+
+
+# --- fake tasks (they run on the workers) ------------------------------------------------------
+
+def mark(folder: str, key: str) -> None:
+    """Record one execution of task ``key`` (a file per execution, so none can be lost)."""
+    Path(folder, f"ran-{key}-{os.getpid()}-{uuid.uuid4().hex}").touch()
+
+
+def square_slowly(n: int, seconds: float, folder: str) -> int:
+    mark(folder, f"n{n}")
+    time.sleep(seconds)
+    return n * n
+
+
+def die_once(n: int, folder: str) -> int:
+    """Kill the worker process running it the first time; return ``n * n`` the second time."""
+    first = not any(Path(folder).glob(f"ran-n{n}-*"))
+    mark(folder, f"n{n}")
+    if first:
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return n * n
+
+
+def always_fails(n: int, folder: str) -> int:
+    mark(folder, f"n{n}")
+    raise ValueError(f"task {n} fails on purpose")
+
+
+# --- the client side of a fake job -------------------------------------------------------------
+
+def write_atomically(path: Path, value) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
+class Store:
+    """Writes each value to ``<key>.json`` in ``folder`` and counts the writes per key."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.writes = folder, {}
+
+    def __call__(self, task, value) -> str:
+        write_atomically(self.folder / f"{task.key}.json", {"key": task.key, "value": value})
+        self.writes[task.key] = self.writes.get(task.key, 0) + 1
+        return f"{task.key} = {value}"
+
+
+def executions(folder: Path, key: str) -> int:
+    return len(list(folder.glob(f"ran-{key}-*")))
+
+
+def check_progress(lines: list[str], count: int) -> list[re.Match]:
+    """One well-formed progress line per task, numbered 1..count."""
+    matches = [PROGRESS.match(line) for line in lines if line.startswith("[")]
+    assert all(matches), lines
+    assert [int(m[1]) for m in matches] == list(range(1, count + 1)), lines
+    assert {int(m[2]) for m in matches} == {count}
+    return matches
+
+
+@pytest.fixture(scope="module")
+def local_client():
+    """The default path of `make experiments`: a LocalCluster of 2 single-threaded workers."""
+    lines = []
+    with cluster.connect(workers=2, log=lines.append) as client:
+        assert lines == ["Local Dask cluster: 2 single-threaded worker process(es)"]
+        yield client
+
+
+def test_every_result_is_stored_once_with_one_progress_line_each(local_client, tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir(), out.mkdir()
+    tasks = [cluster.Task(f"n{n}", square_slowly, (n, 0.05, str(runs))) for n in range(8)]
+    lines, store = [], Store(out)
+    stored = cluster.run_tasks(local_client, tasks, store, log=lines.append)
+    assert sorted(stored) == sorted(t.key for t in tasks)
+    assert store.writes == {t.key: 1 for t in tasks}
+    for n in range(8):
+        assert json.loads((out / f"n{n}.json").read_text()) == {"key": f"n{n}", "value": n * n}
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"n{n}.json" for n in range(8))  # no temporary left
+    matches = check_progress(lines, 8)
+    assert sorted(m[3] for m in matches) == sorted(f"n{n} = {n * n}" for n in range(8))
+    assert len({m[5] for m in matches}) == 2, "both workers should have taken tasks"
+
+
+def test_the_workers_run_tensorflow_and_blas_on_one_thread(local_client):
+    seen = local_client.run(lambda: {k: os.environ.get(k) for k in cluster.ONE_THREAD})
+    assert len(seen) == 2
+    assert all(env == cluster.ONE_THREAD for env in seen.values()), seen
+
+
+def test_a_killed_worker_s_task_runs_again_elsewhere_and_is_stored_once(local_client, tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir(), out.mkdir()
+    tasks = [cluster.Task("n0", die_once, (0, str(runs)))]
+    tasks += [cluster.Task(f"n{n}", square_slowly, (n, 0.3, str(runs))) for n in range(1, 6)]
+    lines, store = [], Store(out)
+    cluster.run_tasks(local_client, tasks, store, log=lines.append)
+    assert executions(runs, "n0") == 2, "the task that killed its worker must have run a second time"
+    assert store.writes == {t.key: 1 for t in tasks}
+    assert json.loads((out / "n0.json").read_text())["value"] == 0
+    check_progress(lines, 6)
+    local_client.wait_for_workers(2, timeout=60)   # the nanny restarted the killed worker
+
+
+def test_a_failing_task_is_retried_then_reported_and_the_others_are_stored(local_client, tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir(), out.mkdir()
+    tasks = [cluster.Task("n0", always_fails, (0, str(runs)))]
+    tasks += [cluster.Task(f"n{n}", square_slowly, (n, 0.05, str(runs))) for n in range(1, 4)]
+    lines, store = [], Store(out)
+    with pytest.raises(cluster.TasksFailed) as failed:
+        cluster.run_tasks(local_client, tasks, store, log=lines.append)
+    assert list(failed.value.failures) == ["n0"]
+    assert "ValueError: task 0 fails on purpose" in str(failed.value)
+    assert executions(runs, "n0") == 1 + cluster.RETRIES
+    assert store.writes == {"n1": 1, "n2": 1, "n3": 1}
+    failed_lines = [line for line in lines if "FAILED" in line]
+    assert len(failed_lines) == 1 and len(lines) == 4, lines
+    assert re.fullmatch(r"\[[1-4]/4\] n0 FAILED \(ValueError: task 0 fails on purpose\)", failed_lines[0])
+
+
+def test_duplicate_keys_are_refused(local_client):
+    tasks = [cluster.Task("same", pow, (2, 2)), cluster.Task("same", pow, (3, 2))]
+    with pytest.raises(ValueError, match="unique keys"):
+        cluster.run_tasks(local_client, tasks, lambda task, value: "")
+
+
+def test_a_worker_that_lacks_a_module_or_tool_is_named(local_client):
+    with pytest.raises(cluster.WorkersNotReady) as error:
+        cluster.check_workers(local_client, modules=("course_utils", "no_such_module_here"),
+                              tools=("no-such-sandbox-tool",))
+    message = str(error.value)
+    for worker in local_client.scheduler_info()["workers"]:
+        assert f"{worker} (host {socket.gethostname()}) cannot import no_such_module_here" in message
+        assert f"{worker} (host {socket.gethostname()}) has no no-such-sandbox-tool" in message
+    reports = cluster.check_workers(local_client)
+    assert len(reports) == 2 and all(r["missing"] == [] for r in reports.values())
+
+
+def test_bad_addresses_and_worker_counts_are_refused():
+    with pytest.raises(ValueError, match="scheduler: expected an address like tcp://HOST:8786, got 'localhost'"):
+        cluster.scheduler_address("localhost")
+    with pytest.raises(ValueError, match="workers: expected at least 1, got 0"):
+        with cluster.connect(workers=0):
+            pass
+
+
+# A client in a process of its own, run with Ctrl-C: what finished stays, the rest is re-run.
+INTERRUPTED_JOB = textwrap.dedent("""
+    import json, os, sys, time
+    from pathlib import Path
+    from course_utils import cluster
+
+    def work(n):
+        time.sleep(0.4)
+        return n * n
+
+    def store(task, value):
+        path = OUT / f"{task.key}.json"
+        tmp = path.with_name(".tmp-" + path.name)
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+        with open(OUT.parent / "stored.log", "a") as log:
+            log.write(task.key + "\\n")
+        return f"{task.key} = {value}"
+
+    OUT = Path(sys.argv[2])
+    tasks = [cluster.Task(f"n{n}", work, (n,)) for n in range(12)]
+    todo = [t for t in tasks if not (OUT / f"{t.key}.json").exists()]
+    print(f"{len(tasks) - len(todo)} stored; {len(todo)} to run", flush=True)
+    try:
+        with cluster.connect(sys.argv[1], log=lambda line: None) as client:
+            cluster.run_tasks(client, todo, store, log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(130)
+""")
+
+
+def run_job(script: Path, address: str, out: Path, interrupt_after: int | None):
+    process = subprocess.Popen([sys.executable, str(script), address, str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    lines, progress = [], 0
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            progress += line.startswith("[")
+            if line.startswith("[") and progress == interrupt_after:   # Ctrl-C, once
+                process.send_signal(signal.SIGINT)
+        return process.wait(timeout=60), lines, process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_ctrl_c_keeps_finished_results_and_a_rerun_resumes(local_client, tmp_path):
+    script, out = tmp_path / "job.py", tmp_path / "out"
+    script.write_text(INTERRUPTED_JOB)
+    out.mkdir()
+    address = local_client.scheduler.address
+    code, lines, stderr = run_job(script, address, out, interrupt_after=3)
+    assert code == 130, (lines, stderr)
+    assert lines[0] == "0 stored; 12 to run" and lines[-1] == "interrupted", lines
+    first = sorted(p.name for p in out.iterdir())
+    assert 3 <= len(first) < 12, first
+    assert all(not name.startswith(".tmp") for name in first)
+    code, lines, stderr = run_job(script, address, out, interrupt_after=None)
+    assert code == 0, (lines, stderr)
+    assert lines[0] == f"{len(first)} stored; {12 - len(first)} to run"
+    check_progress(lines[1:], 12 - len(first))
+    stored = (tmp_path / "stored.log").read_text().split()
+    assert sorted(stored) == sorted(f"n{n}" for n in range(12)), "each result stored exactly once"
+    for n in range(12):
+        assert json.loads((out / f"n{n}.json").read_text()) == n * n
