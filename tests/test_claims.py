@@ -28,8 +28,15 @@ def _report(problems) -> str:
 
 @pytest.fixture(scope="module")
 def results():
-    """Check every page once; the parametrised tests below read from this."""
-    return {page: check_page(page) for page in PAGES}
+    """Check every page once; the parametrised tests below read from this (a page whose
+    check raises, for a malformed allowlist say, fails its own tests only)."""
+    return _LazyResults()
+
+
+class _LazyResults(dict):
+    def __missing__(self, page):
+        self[page] = check_page(page)
+        return self[page]
 
 
 def _ids(path: Path) -> str:
