@@ -171,7 +171,7 @@ class Session:
             self._send({"op": "names", "names": self.names})
             header, _ = self._receive(START_TIMEOUT_S, "names")
             found = header.get("found")
-            self.found = {name: str(found.get(name, "missing")) for name in self.names}
+            self.found = {name: str(found.get(name, "missing"))[:100] for name in self.names}
         except (wire.WireError, OSError, AttributeError):
             self.kill()
             self.log.append("the kernel did not say which functions it defines")

@@ -67,8 +67,17 @@ def feedback_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}-feedback{out.suffix or '.csv'}")
 
 
+def spreadsheet_safe(value):
+    """A text that a spreadsheet would run as a formula (a file named ``=HYPERLINK(...).ipynb``)
+    gets a leading apostrophe; anything else is returned as it is."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def write_csv_atomically(target: Path, fields: list[str], rows: list[dict]) -> None:
     """Write to a temporary file beside ``target``, then rename: never a half-written file."""
+    rows = [{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows]
     handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", newline="") as file:

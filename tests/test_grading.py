@@ -223,6 +223,14 @@ def test_no_sandbox_warns_and_scores_the_chapter_only(tmp_path):
 
 # --- the parts, in this process ---------------------------------------------------------------
 
+def test_a_file_name_is_not_run_as_a_spreadsheet_formula():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import grade
+
+    assert grade.spreadsheet_safe("=HYPERLINK(\"x\").ipynb") == "'=HYPERLINK(\"x\").ipynb"
+    assert grade.spreadsheet_safe("ada.ipynb") == "ada.ipynb" and grade.spreadsheet_safe(3) == 3
+
+
 def test_chapters_name_their_exercises():
     chapters = grading.chapter_exercises(ROOT / "book")
     assert chapters["02_stride"] == ["ex-output-size", "ex-conv-stride"]

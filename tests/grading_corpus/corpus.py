@@ -194,12 +194,14 @@ for _ in range(300):
         os._exit(0)
     children += 1""", OUTPUT_SIZE],
     # Take memory until refused (at most 2 GB), at the top level and inside an exercise.
+    # (bytes(n) asks for zeroed memory the system hands out lazily: refused by the sandbox's
+    # address-space limit at once, even on a loaded machine.)
     "memory_hog.ipynb": [SETUP, """\
 hog = []
-for _ in range(32):
-    hog.append(bytearray(64 * 2**20))""", "hog = None", OUTPUT_SIZE, """\
+for _ in range(8):
+    hog.append(bytes(256 * 2**20))""", "hog = None", OUTPUT_SIZE, """\
 def my_param_count(H, K, M):
-    hog = [bytearray(64 * 2**20) for _ in range(32)]
+    hog = [bytes(256 * 2**20) for _ in range(8)]
     return (H * H * K + 1) * M"""],
     # Spin and swallow every exception, the time limit's included (40 s at most each).
     "cpu_spin.ipynb": [SETUP, """\
