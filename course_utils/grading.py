@@ -105,7 +105,8 @@ class Session:
         self.skipped: dict[int, str] = {}      # cell index -> why
         self.cell_errors: dict[int, str] = {}  # cell index -> the error, one line
         self.found: dict[str, str] = {}        # exercise function name -> "callable" / "missing" / ...
-        self.hung: set[str] = set()
+        self.hung: set[str] = set()            # functions that ran out of time once
+        self.crashed: set[str] = set()         # functions that ended the kernel once
         self.audit: dict[str, set[str]] = {}
         self.log: list[str] = []
 
@@ -195,8 +196,10 @@ class Session:
         when no answer comes in time, an exception named like the student's, KernelDied,
         UnreadableResult; NotGraded when the worker cannot be started again.
         """
-        if name in self.hung:
+        if name in self.hung:       # once per function: each hang costs a restart of the notebook
             raise checks._TimeLimit()
+        if name in self.crashed:
+            raise KernelDied("an earlier call of this function ended the kernel")
         if self.process is None:
             self.start()
         blobs = []
@@ -214,6 +217,7 @@ class Session:
         except (wire.WireClosed, OSError):
             code = self._exit_code()
             self.kill()
+            self.crashed.add(name)
             raise KernelDied(f"the kernel ended during the call (exit code {code}): os._exit, "
                              "a crash or the memory limit") from None
         except wire.WireError as error:
@@ -345,10 +349,10 @@ def grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], opt
         for label in labels:
             verdicts[label] = _grade_exercise(label, session)
     except NotGraded as reason:
-        status = f"not graded: {reason}"
+        status = f"{_status(session)}; stopped: {reason}" if verdicts else f"not graded: {reason}"
     finally:
         session.kill()
     for label in labels:
-        verdicts.setdefault(label, Verdict(label, False, f"Not graded: {status}"))
+        verdicts.setdefault(label, Verdict(label, False, f"Not graded ({status})"))
     log = session.log + [f"code cell {i + 1}: {error}" for i, error in sorted(session.cell_errors.items())]
     return SubmissionGrade(student, status or _status(session), verdicts, log, time.monotonic() - began)
