@@ -409,80 +409,101 @@ def check_softmax_ce_grad(student) -> CheckResult:
     return run_checker("softmax cross-entropy gradient", student, _softmax_ce_grad, cases, mistakes, atol=1e-9)
 
 
-def _max_pool_backward(z, du, size):
+def _max_pool_backward(z, du, size, stride):
     from course_utils import backprop
 
-    return backprop.max_pool2d_backward(z, du, size)
+    return backprop.max_pool2d_backward(z, du, size, stride)
 
 
-def _pool_backward_spread(z, du, size, share):
-    """Every pixel of each window gets ``share`` of its gradient (a typical mistake)."""
+def _pool_backward_by_window(z, du, size, stride, share, add=True):
+    """Loop over the windows; ``share(window, gradient)`` is what the window's pixels get.
+    The typical mistakes are variants of this loop."""
     dz = np.zeros(z.shape)
-    W_out = du.shape[0]
-    spread = np.repeat(np.repeat(du, size, axis=0), size, axis=1) * share
-    dz[:W_out * size, :W_out * size] = spread
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            rows, cols = slice(stride * i, stride * i + size), slice(stride * j, stride * j + size)
+            part = share(z[rows, cols], du[i, j])
+            dz[rows, cols] = dz[rows, cols] + part if add else part
     return dz
 
 
-def _max_pool_backward_all_ties(z, du, size):
-    W_out = du.shape[0]
-    dz = np.zeros(z.shape)
-    for i in range(W_out):
-        for j in range(W_out):
-            window = z[size * i:size * i + size, size * j:size * j + size]
-            dz[size * i:size * i + size, size * j:size * j + size] += (window == window.max(axis=(0, 1))) * du[i, j]
-    return dz
+def _first_maximum(window, gradient):
+    size, K = window.shape[0], window.shape[2]
+    p, q = np.divmod(window.reshape(size * size, K).argmax(axis=0), size)
+    part = np.zeros(window.shape)
+    part[p, q, np.arange(K)] = gradient
+    return part
 
 
 def check_max_pool_backward(student) -> CheckResult:
-    """Exercise: ``max_pool_backward(z, du, size)``: dL/dz of ``max_pool2d(z, size)`` (stride =
-    size) for z (W, W, K) and du (W', W', K), compared with ``backprop.max_pool2d_backward``."""
-    def make(rng, W, K, size, relu):
+    """Exercise: ``max_pool_backward(z, du, size, stride)``: dL/dz of ``max_pool2d(z, size,
+    stride)`` for z (W, W, K) and du (W', W', K), overlapping windows included, compared with
+    ``backprop.max_pool2d_backward`` (proved against tf.GradientTape)."""
+    def make(rng, W, K, size, stride, relu):
         z = rng.normal(size=(W, W, K))
         if relu:
             z = np.maximum(z, 0)
-        W_out = (W - size) // size + 1
-        return Case((z, rng.normal(size=(W_out, W_out, K)), size),
-                    f"z {W}x{W}x{K}, size={size}" + (", after a ReLU (windows of tied zeros)" if relu else ""))
+        W_out = (W - size) // stride + 1
+        return Case((z, rng.normal(size=(W_out, W_out, K)), size, stride),
+                    f"z {W}x{W}x{K}, size={size}, stride={stride}" + (", after a ReLU (windows of tied zeros)"
+                                                                        if relu else ""))
 
-    cases = _random_cases([(4, 1, 2, False), (6, 3, 2, False), (5, 2, 2, False), (7, 2, 3, False),
-                           (6, 4, 2, True), (8, 1, 4, False)], 8, make)
+    cases = _random_cases([(4, 1, 2, 2, False), (6, 3, 2, 2, False), (5, 2, 2, 2, False), (7, 2, 3, 2, False),
+                           (6, 4, 2, 2, True), (6, 2, 3, 1, False), (9, 1, 3, 3, False)], 8, make)
     mistakes = [
-        (lambda z, du, size: _pool_backward_spread(z, du, size, 1 / size ** 2),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: _first_maximum(w, g),
+                                                              add=False),
+         "where windows overlap (stride < size), a pixel collects the gradients of every window it won: "
+         "add them (+=), do not overwrite"),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
+                                                              lambda w, g: np.ones(w.shape) * g / size ** 2),
          "that spreads each gradient evenly (average pooling); max pooling sends it all to the window's maximum"),
-        (lambda z, du, size: _pool_backward_spread(z, du, size, 1),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: np.ones(w.shape) * g),
          "every pixel of the window got the gradient; only the pixel that won the window should"),
-        (_max_pool_backward_all_ties,
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
+                                                              lambda w, g: (w == w.max(axis=(0, 1))) * g),
          "when several pixels tie for the maximum, only the first (in reading order) gets the gradient, "
          "as in TensorFlow: use argmax"),
     ]
     return run_checker("max-pool backward", student, _max_pool_backward, cases, mistakes)
 
 
-def _filter_gradient(x, du, H):
+def _filter_gradient(x, du, H, s):
     from course_utils import backprop
 
-    return backprop.conv2d_filter_gradient(x, du, H)
+    return backprop.conv2d_filter_gradient(x, du, H, stride=s)
+
+
+def _filter_gradient_no_step(x, du, H, s):
+    """The typical stride mistake: the pixels read side by side instead of s apart."""
+    W_out = du.shape[1]
+    dh = np.zeros((H, H, x.shape[3], du.shape[3]))
+    for p in range(H):
+        for q in range(H):
+            dh[p, q] = np.tensordot(x[:, p:p + W_out, q:q + W_out], du, axes=([0, 1, 2], [0, 1, 2]))
+    return dh
 
 
 def check_filter_gradient(student) -> CheckResult:
-    """Exercise: ``filter_gradient(x, du, H)``: dL/dh (H, H, K, M) of ``conv2d(x, h)`` (stride 1,
-    no padding) for x (N, W, W, K) and du (N, W', W', M), compared with
+    """Exercise: ``filter_gradient(x, du, H, s)``: dL/dh (H, H, K, M) of ``conv2d(x, h, stride=s)``
+    (no padding) for x (N, W, W, K) and du (N, W', W', M), compared with
     ``backprop.conv2d_filter_gradient`` (proved against tf.GradientTape)."""
-    def make(rng, N, W, K, H, M):
-        W_out = W - H + 1
-        return Case((rng.normal(size=(N, W, W, K)), rng.normal(size=(N, W_out, W_out, M)), H),
-                    f"x {N}x{W}x{W}x{K}, du {N}x{W_out}x{W_out}x{M}, H={H}")
+    def make(rng, N, W, K, H, M, s):
+        W_out = (W - H) // s + 1
+        return Case((rng.normal(size=(N, W, W, K)), rng.normal(size=(N, W_out, W_out, M)), H, s),
+                    f"x {N}x{W}x{W}x{K}, du {N}x{W_out}x{W_out}x{M}, H={H}, s={s}")
 
-    cases = _random_cases([(1, 4, 1, 2, 1), (2, 5, 1, 3, 2), (3, 6, 2, 3, 4), (2, 7, 3, 2, 3), (1, 5, 2, 5, 2)],
-                          9, make)
+    cases = _random_cases([(1, 4, 1, 2, 1, 1), (2, 5, 1, 3, 2, 1), (3, 7, 2, 3, 4, 2), (2, 9, 3, 2, 3, 3),
+                           (1, 8, 2, 3, 2, 2), (2, 6, 1, 3, 2, 3)], 9, make)
     mistakes = [
-        (lambda x, du, H: _filter_gradient(x, du, H)[::-1, ::-1],
-         "your gradient is flipped: dh[p, q] collects x[i + p, j + q] * du[i, j]"),
-        (lambda x, du, H: _filter_gradient(x[:1], du[:1], H),
+        (lambda x, du, H, s: _filter_gradient(x, du, H, s)[::-1, ::-1],
+         "your gradient is flipped: dh[p, q] collects x[s*i + p, s*j + q] * du[i, j]"),
+        (lambda x, du, H, s: _filter_gradient(x[:1], du[:1], H, s),
          "only the first image counts: sum over every image of the batch"),
-        (lambda x, du, H: _filter_gradient(x, du, H) / len(x),
+        (lambda x, du, H, s: _filter_gradient(x, du, H, s) / len(x),
          "sum over the batch; do not average (any 1/N is already inside du)"),
+        (_filter_gradient_no_step,
+         "with stride s the pixels that h[p, q] multiplied are s apart: x[:, p : p + s*W' : s]"),
     ]
     return run_checker("filter gradient", student, _filter_gradient, cases, mistakes)
 

@@ -143,25 +143,28 @@ def softmax_ce_grad_loop(u, y):
     return grad
 
 
-def max_pool_backward_loop(z, du, size):
+def max_pool_backward_loop(z, du, size, stride):
     dz = np.zeros(z.shape)
     for i in range(du.shape[0]):
         for j in range(du.shape[1]):
             for k in range(z.shape[2]):
-                window = z[size * i:size * i + size, size * j:size * j + size, k]
+                window = z[stride * i:stride * i + size, stride * j:stride * j + size, k]
                 p, q = divmod(int(np.argmax(window)), size)      # first maximum in reading order
-                dz[size * i + p, size * j + q, k] += du[i, j, k]
+                dz[stride * i + p, stride * j + q, k] += du[i, j, k]
     return dz
 
 
-def filter_gradient_loop(x, du, H):
+def filter_gradient_loop(x, du, H, s):
+    """With s=1 on a strided layer's du, the typical mistake: pixels side by side, not s apart."""
     N, W_out, M, K = du.shape[0], du.shape[1], du.shape[3], x.shape[3]
     dh = np.zeros((H, H, K, M))
     for p in range(H):
         for q in range(H):
             for k in range(K):
                 for m in range(M):
-                    dh[p, q, k, m] = np.sum(x[:, p:p + W_out, q:q + W_out, k] * du[:, :, :, m])
+                    for i in range(W_out):
+                        for j in range(W_out):
+                            dh[p, q, k, m] += np.sum(x[:, s * i + p, s * j + q, k] * du[:, i, j, m])
     return dh
 
 
@@ -193,21 +196,33 @@ def test_backprop_checkers_accept_a_correct_answer(checker):
     assert result.cases_passed == result.cases_total >= 5
 
 
-def spread_evenly(z, du, size):
-    dz = np.zeros(z.shape)
-    W_out = du.shape[0]
-    for i in range(W_out):
-        for j in range(W_out):
-            dz[size * i:size * i + size, size * j:size * j + size] += du[i, j] / size ** 2
-    return dz
-
-
-def every_tie(z, du, size):
+def spread_evenly(z, du, size, stride):
     dz = np.zeros(z.shape)
     for i in range(du.shape[0]):
         for j in range(du.shape[1]):
-            window = z[size * i:size * i + size, size * j:size * j + size]
-            dz[size * i:size * i + size, size * j:size * j + size] += (window == window.max(axis=(0, 1))) * du[i, j]
+            dz[stride * i:stride * i + size, stride * j:stride * j + size] += du[i, j] / size ** 2
+    return dz
+
+
+def every_tie(z, du, size, stride):
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            window = z[stride * i:stride * i + size, stride * j:stride * j + size]
+            dz[stride * i:stride * i + size, stride * j:stride * j + size] += (
+                (window == window.max(axis=(0, 1))) * du[i, j])
+    return dz
+
+
+def overwritten(z, du, size, stride):
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            part = np.zeros((size, size, z.shape[2]))
+            for k in range(z.shape[2]):
+                p, q = divmod(int(np.argmax(z[stride * i:stride * i + size, stride * j:stride * j + size, k])), size)
+                part[p, q, k] = du[i, j, k]
+            dz[stride * i:stride * i + size, stride * j:stride * j + size] = part
     return dz
 
 
@@ -220,12 +235,16 @@ WRONG_BACKPROP = [  # (checker, wrong answer, words the verdict must contain)
      "NaN"),
     (checks.check_softmax_ce_grad, lambda u, y: softmax_ce_grad_loop(u, y) + y / len(u), "p - y"),
     (checks.check_max_pool_backward, spread_evenly, "average pooling"),
-    (checks.check_max_pool_backward, lambda z, du, size: spread_evenly(z, du, size) * size ** 2, "only the pixel"),
+    (checks.check_max_pool_backward, lambda z, du, size, s: spread_evenly(z, du, size, s) * size ** 2,
+     "only the pixel"),
     (checks.check_max_pool_backward, every_tie, "tie"),
-    (checks.check_max_pool_backward, lambda z, du, size: max_pool_backward_loop(z, du, size)[:-1], "shape"),
-    (checks.check_filter_gradient, lambda x, du, H: filter_gradient_loop(x, du, H)[::-1, ::-1], "flipped"),
-    (checks.check_filter_gradient, lambda x, du, H: filter_gradient_loop(x[:1], du[:1], H), "every image"),
-    (checks.check_filter_gradient, lambda x, du, H: filter_gradient_loop(x, du, H) / len(x), "do not average"),
+    (checks.check_max_pool_backward, overwritten, "add them (+=)"),
+    (checks.check_max_pool_backward, lambda z, du, size, s: max_pool_backward_loop(z, du, size, s)[:-1], "shape"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, s)[::-1, ::-1], "flipped"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x[:1], du[:1], H, s), "every image"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, s) / len(x),
+     "do not average"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, 1), "s apart"),
     (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H)[::-1, ::-1], "flipped"),
     (checks.check_fit_filter, lambda x, u, H: np.zeros((H, H)), "never moved"),
     (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H, steps=3), "values differ"),
