@@ -9,14 +9,16 @@
   first copy of every script. (The book uses no live-code cells, so thebe never loads.)
 - ``static/offline_book.css`` fixes what axe-core reports on the theme (link contrast
   inside exercise boxes, bright rich-text colours in outputs) and styles the in-page
-  explorers of ``course_utils.explorers``; ``static/offline_book.js`` gives the search
-  button the name it shows, hides the colour-mode icons from screen readers, and makes
-  the primary sidebar a landmark.
+  explorers of ``course_utils.explorers``; ``static/offline_book.js`` makes the primary
+  sidebar a landmark. ``templates/`` overrides two theme components so that the search
+  button's accessible name is the text it shows and the colour-mode icons are hidden
+  from screen readers (axe-core: label-content-name-mismatch).
 """
 
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent / "static"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def _one_header(app, config):
@@ -24,6 +26,7 @@ def _one_header(app, config):
     options.setdefault("navbar_persistent", [])
     config.html_theme_options = options
     config.html_static_path = [*config.html_static_path, str(STATIC)]
+    config.templates_path = [str(TEMPLATES), *config.templates_path]
 
 
 def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):

@@ -81,7 +81,8 @@ def test_axe_finds_no_serious_or_critical_violation(browser, server):
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
                                ".map(v => [v.id, v.impact, v.help, v.nodes.length, "
-                               "v.nodes.slice(0, 2).map(n => n.target.join(' '))])")
+                               "v.nodes.slice(0, 2).map(n => n.target.join(' ') + ' [' + n.html.slice(0, 80) + '] ' + "
+                               "(n.failureSummary || '').replace(/\\s+/g, ' ').slice(0, 200))])")
         page.close()
         for rule, impact, text, count, targets in result:
             entry = f"{path}: {rule} ({impact}, {count} elements) {text}; e.g. {targets}"
