@@ -15,12 +15,16 @@ import dataclasses
 import statistics
 import time
 
-import keras
-from keras import layers
+from reader_machine import announce, unset_build_overrides
 
-from course_utils import runs
-from course_utils.data import prepare_mnist
-from course_utils.models import SOURCE_CONFIG, build_source_cnn
+REMOVED = unset_build_overrides()   # before NumPy loads (keras imports it)
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from course_utils import runs  # noqa: E402
+from course_utils.data import prepare_mnist  # noqa: E402
+from course_utils.models import SOURCE_CONFIG, build_source_cnn  # noqa: E402
 
 
 def plain_keras_seconds(x, y, seed):
@@ -56,6 +60,7 @@ def main():
     parser.add_argument("--images", type=int, default=12800)
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
+    announce(REMOVED)
     data = prepare_mnist()
     (x_train, y_train), _ = data
     x, y = x_train[:args.images], y_train[:args.images]

@@ -3,20 +3,24 @@
 Modules are named for what they hold; import them explicitly, e.g.
 ``from course_utils.data import load_mnist``.
 
-- ``activations``: feature maps of a trained model's layers, their statistics, the confusion matrix.
+- ``activations``: feature maps of a trained model's layers, display scaling, dead channels.
 - ``architectures``: the variants of the source CNN compared in chapter 9, receptive fields, parameter tables.
 - ``checks``: the exercises' checkers and their registry ``EXERCISES``.
+- ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
 - ``data``: loading, validating and preparing MNIST (the one place that reads the file).
+- ``files``: writing files atomically (temporary name, fsync, rename); every file the course writes.
+- ``im2col``: the fast im2col convolution ``conv2d_im2col``: batches, threads, memory budget, cores.
+- ``metrics``: scoring predictions: the confusion matrix.
 - ``grading``: grading a submitted notebook: its code in a sandbox, every verdict in the grader.
 - ``grading_wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
 - ``grading_worker``: runs inside the sandbox: a student's notebook, then calls of its functions.
 - ``integrity``: whether a student's function does the work itself, read from the notebook's source.
 - ``models``: the source CNN, the MLP baseline, the small CNN, and loading their reference runs.
-- ``ops``: the operations the chapters teach, in NumPy: convolution, padding, pooling, im2col.
+- ``ops``: the operations the chapters teach, in NumPy: convolution, padding, pooling, im2col's unrolling.
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
 - ``runs``: training configurations, run manifests, and saving and loading trained runs.
 - ``sandbox``: starting the grading worker in bubblewrap, with limits on memory, processes, time.
 - ``sweep``: the architecture sweep of chapter 9, one result file per variant and seed.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is stated (pyproject.toml reads it)

@@ -44,7 +44,7 @@ def build_source_cnn(learning_rate: float = 1.0, compiled: bool = True) -> keras
 
     Examples
     --------
-    >>> build_source_cnn().count_params()  # doctest: +SKIP
+    >>> build_source_cnn().count_params()
     1199882
     """
     model = keras.Sequential([
@@ -87,7 +87,7 @@ def build_small_cnn(learning_rate: float = 1.0, compiled: bool = True,
 
     Examples
     --------
-    >>> build_small_cnn().count_params()  # doctest: +SKIP
+    >>> build_small_cnn().count_params()
     197482
     """
     if head not in ("flatten", "gap"):

@@ -6,21 +6,18 @@ and padding ``P``. Like Keras, ``conv2d`` computes a cross-correlation (the filt
 flipped). Arrays may carry a leading batch axis N.
 
 The work is done on zero-copy windows of the input (``sliding_window_view``), so every
-function is a few lines of indexing followed by one reduction or one product.
+function is a few lines of indexing followed by one reduction or one product. These are
+the readable reference operations the chapters teach; the fast, batched and threaded
+im2col convolution is ``course_utils.im2col.conv2d_im2col``.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import os
-import threading
-from typing import NamedTuple
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from threadpoolctl import threadpool_limits
 
 PADDING_HELP = "'valid', 'same' or a non-negative integer P (pixels added on each side)"
 
@@ -223,14 +220,7 @@ def avg_pool2d(x, size: int = 2, stride: int | None = None):
 
 
 # --- im2col: the convolution as one matrix product ---------------------------------------
-
-DEFAULT_MEMORY_BUDGET = 64 * 2**20  # bytes of scratch memory conv2d_im2col may use
-# Batches of about this much scratch memory run as fast as larger ones (measured with
-# benchmarks/im2col.py --batches: 2 to 41 conv2 images alike, 1 image slower) while their
-# columns still fit in the processor's cache and the scratch memory stays a few MB.
-_CACHE_BLOCK_BYTES = 2 * 2**20
-# Allowance for NumPy's own small buffers (strided copies iterate through a buffer).
-_OVERHEAD_BYTES = 64 * 2**10
+# (The batched, threaded engine built on it, conv2d_im2col, is in course_utils/im2col.py.)
 
 
 def im2col(x, H: int, stride: int = 1, padding="valid"):
@@ -257,168 +247,3 @@ def im2col(x, H: int, stride: int = 1, padding="valid"):
     patches = windows(pad(x, H, stride, padding), H, stride)            # (N, W', W', K, H, H)
     rows = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, H * H * x.shape[3])
     return rows.T
-
-
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _batching(images: int, per_image: int, usable: int) -> tuple[int, int]:
-    """Images per batch and threads: one thread per core, never more threads than
-    batches, and every thread's buffers together within ``usable`` bytes."""
-    batch = max(1, min(images, usable // per_image, _CACHE_BLOCK_BYTES // per_image))
-    workers = min(_usable_cores(), -(-images // batch), usable // per_image)
-    if workers > 1:
-        batch = min(batch, usable // workers // per_image)
-    return batch, max(1, workers)
-
-
-def _in_threads(work, items, workers: int) -> None:
-    """Run ``work(share)`` in ``workers`` threads, BLAS single-threaded meanwhile (the threads
-    already keep every core busy); re-raises the first error. The shares draw from one queue
-    of items, so a thread slowed by the machine's other work takes fewer of them."""
-    lock, queue = threading.Lock(), iter(items)
-
-    def share():
-        while True:
-            with lock:
-                item = next(queue, None)
-            if item is None:
-                return
-            yield item
-
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        for future in [pool.submit(work, share()) for _ in range(workers)]:
-            future.result()
-
-
-def _padded_width(W: int, H: int, stride: int, padding) -> int:
-    before, after = _padding_pairs((W, W), H, stride, padding)[0]
-    return W + before + after
-
-
-def im2col_bytes_per_image(x_shape, h_shape, stride: int = 1, padding="valid", itemsize: int = 4,
-                           bias: bool = False, activation=None) -> int:
-    """Scratch bytes one image needs in :func:`conv2d_im2col`: its columns (with a column
-    of ones for the bias, if there is one), its zero-padded copy when there is padding,
-    and for a ReLU one image's output of zeros (counted per image, though it is shared).
-
-    Examples
-    --------
-    >>> im2col_bytes_per_image((1, 26, 26, 32), (3, 3, 32, 64))   # conv2 of the source CNN
-    663552
-    """
-    W, K, H = x_shape[1], x_shape[3], h_shape[0]
-    W_out = output_size(W, H, stride, padding)
-    W_pad = _padded_width(W, H, stride, padding)
-    padded = 0 if W_pad == W else W_pad * W_pad * K
-    zeros = W_out * W_out * h_shape[3] if activation == "relu" else 0
-    return (W_out * W_out * (H * H * K + bias) + padded + zeros) * itemsize
-
-
-class BatchPlan(NamedTuple):
-    """How :func:`conv2d_im2col` splits its work: images per batch, threads, and the
-    scratch bytes one image needs. Together the threads use ``scratch_bytes``."""
-
-    images: int
-    threads: int
-    per_image: int
-
-    @property
-    def scratch_bytes(self) -> int:
-        return self.images * self.threads * self.per_image
-
-
-def batch_plan(x_shape, h_shape, stride: int = 1, padding="valid", itemsize: int = 4, bias: bool = False,
-               activation=None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> BatchPlan:
-    """The batches and threads :func:`conv2d_im2col` uses for inputs of shape ``x_shape``
-    (N, W, W, K), decided before anything is allocated. Batches are as large as the
-    processor's cache holds (``_CACHE_BLOCK_BYTES`` of columns), never beyond the budget.
-
-    Examples
-    --------
-    >>> plan = batch_plan((10000, 26, 26, 32), (3, 3, 32, 64), bias=True, activation="relu")   # conv2
-    >>> plan.images, plan.scratch_bytes <= DEFAULT_MEMORY_BUDGET
-    (2, True)
-    """
-    if len(x_shape) != 4 or len(h_shape) != 4:
-        raise ValueError(f"x_shape, h_shape: expected (N, W, W, K) and (H, H, K, M), got {tuple(x_shape)} "
-                         f"and {tuple(h_shape)}")
-    memory_budget = _positive_int(memory_budget, "memory_budget")
-    per_image = im2col_bytes_per_image(x_shape, h_shape, stride, padding, itemsize, bias, activation)
-    usable = memory_budget - _OVERHEAD_BYTES
-    if per_image > usable:
-        raise ValueError(f"memory_budget: one image needs {per_image:,d} bytes of scratch memory plus "
-                         f"{_OVERHEAD_BYTES:,d} for NumPy's buffers, got a budget of {memory_budget:,d}; "
-                         f"expected at least {per_image + _OVERHEAD_BYTES:,d}")
-    return BatchPlan(*_batching(x_shape[0], per_image, usable), per_image)
-
-
-def conv2d_im2col(x, h, b=None, stride: int = 1, padding="valid", activation=None,
-                  memory_budget: int = DEFAULT_MEMORY_BUDGET):
-    """:func:`conv2d` computed as one matrix product per batch of images, in bounded memory.
-
-    The images are processed in small batches (:func:`batch_plan`, decided before anything
-    is allocated). For each batch the windows are read through a zero-copy view of the
-    input, copied once into a reused column buffer (im2col), beside a column of ones that
-    carries the bias, and multiplied with the filters straight into the output array. The
-    batches are just large enough for the product to run at full speed and small enough
-    for the columns to stay in the processor's cache between the copy and the product;
-    the scratch memory (column buffers, padded batches, the ReLU's zeros) never exceeds
-    ``memory_budget`` bytes (an integer). With several CPU cores, threads (one per core, each with its own buffers and a
-    single-threaded matrix product) take batches from a common queue: one thread copies
-    windows while another multiplies, instead of the cores idling during the copy.
-
-    Same arguments, errors and results as :func:`conv2d`.
-
-    Examples
-    --------
-    >>> x, h = np.ones((2, 5, 5, 3)), np.ones((3, 3, 3, 4))
-    >>> np.array_equal(conv2d_im2col(x, h, stride=2), conv2d(x, h, stride=2))
-    True
-    """
-    x, h, b, stride, padding, added = check_conv_args(x, h, b, stride, padding, activation)
-    dtype = _float_dtype(x, h) if b is None else _float_dtype(x, h, b)
-    x = x.astype(dtype, copy=False)
-    H, K, M = h.shape[0], h.shape[2], h.shape[3]
-    W, W_out = x.shape[1], output_size(x.shape[1], H, stride, padding)
-    batch, workers, _ = batch_plan(x.shape, h.shape, stride, padding, dtype.itemsize, b is not None,
-                                   activation, memory_budget)
-    # The bias rides in the product: a row of biases under the filters, a column of ones
-    # beside the windows (one multiply-add more per output instead of a pass over it).
-    h_matrix = h.reshape(H * H * K, M).astype(dtype, copy=False)
-    if b is not None:
-        h_matrix = np.vstack([h_matrix, b.astype(dtype)[None]])
-    rows_per_image = W_out * W_out
-    u = np.empty((len(x), W_out, W_out, M), dtype=dtype)
-    # ReLU as a maximum with a whole image of zeros: against the scalar 0, np.maximum
-    # takes about four times as long (NumPy 2.4: 110 against 29 microseconds per block).
-    zeros = np.zeros(rows_per_image * M, dtype=dtype) if activation == "relu" else None
-    (top, _), (left, _) = _padding_pairs(x.shape[1:3], H, stride, padding)
-    W_pad = _padded_width(W, H, stride, padding)
-
-    def convolve(starts):
-        columns = np.ones((batch * rows_per_image, len(h_matrix)), dtype=dtype)   # reused
-        windows_part = columns[:, :H * H * K].reshape(batch, W_out, W_out, H, H, K)
-        # Padding happens in a reused zero-bordered buffer: np.pad would allocate per batch.
-        padded = None if W_pad == W else np.zeros((batch, W_pad, W_pad, K), dtype=dtype)
-        for start in starts:
-            n = min(batch, len(x) - start)
-            if padded is None:
-                source = x[start:start + n]
-            else:
-                padded[:n, top:top + W, left:left + W] = x[start:start + n]
-                source = padded[:n]
-            np.copyto(windows_part[:n], windows(source, H, stride).transpose(0, 1, 2, 4, 5, 3))
-            block = u[start:start + n].reshape(n * rows_per_image, M)
-            np.matmul(columns[:n * rows_per_image], h_matrix, out=block)
-            if zeros is not None:   # ReLU while the block is still in cache
-                images = block.reshape(n, -1)
-                np.maximum(images, zeros, out=images)
-
-    starts = range(0, len(x), batch)
-    if workers == 1:
-        convolve(starts)
-    else:
-        _in_threads(convolve, starts, workers)
-    return u[0] if added else u

@@ -1,7 +1,7 @@
 """Training runs: train, evaluate, save and load a model with its history and metrics.
 
-A run folder holds ``model.weights.h5`` and ``run.json``. Both are written to temporary
-names and renamed, ``run.json`` last, and ``run.json`` records the sha256 of the weights:
+A run folder holds ``model.weights.h5`` and ``run.json``. Both are written atomically
+(``course_utils.files``), ``run.json`` last, and ``run.json`` records the sha256 of the weights:
 an interrupted save or a swapped weights file is detected on load.
 """
 
@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.files import atomic_path, write_atomic
 
 MANIFEST = "run.json"
 WEIGHTS = "model.weights.h5"
@@ -96,24 +98,20 @@ def _sha256(path: Path) -> str:
 
 
 def save_run(folder: Path, model, run: dict, builder) -> None:
-    """Write the weights, then the manifest; each to a temporary name, then renamed.
+    """Write the weights, then the manifest, each atomically (``course_utils.files``).
 
     The weights are saved from an uncompiled copy built by ``builder``: a compiled model
     would also save the optimizer's slots (three times the size for Adadelta).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp_weights = folder / f".tmp-{os.getpid()}.weights.h5"
     bare = builder(compiled=False)
     bare.set_weights(model.get_weights())
-    bare.save_weights(tmp_weights)
-    manifest = dict(run, weights_sha256=_sha256(tmp_weights))
-    tmp_manifest = folder / f".tmp-{os.getpid()}.json"
-    tmp_manifest.write_text(json.dumps(manifest, indent=1) + "\n")
-    # Remove the old manifest first: between the two renames no valid run exists.
-    (folder / MANIFEST).unlink(missing_ok=True)
-    os.replace(tmp_weights, folder / WEIGHTS)
-    os.replace(tmp_manifest, folder / MANIFEST)
+    with atomic_path(folder / WEIGHTS) as tmp_weights:
+        bare.save_weights(tmp_weights)
+        manifest = dict(run, weights_sha256=_sha256(tmp_weights))
+        # Remove the old manifest first: between the two renames no valid run exists.
+        (folder / MANIFEST).unlink(missing_ok=True)
+    write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
 def read_manifest(folder: Path) -> dict:

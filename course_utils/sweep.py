@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -176,12 +175,10 @@ def is_done(path: Path, variant: Variant, seed: int, schedule: Schedule) -> bool
 
 
 def write_result(path: Path, result: dict) -> None:
-    """Write to a temporary name, then rename: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, path)
+    """Write atomically (``course_utils.files``): a reader never sees half a file."""
+    from course_utils.files import write_atomic
+
+    write_atomic(path, json.dumps(result, indent=1) + "\n")
 
 
 def planned_runs(names=None, seeds=None) -> list[tuple[str, int]]:

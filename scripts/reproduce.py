@@ -10,6 +10,7 @@ MIN_ACCURACY; otherwise the script exits with status 1 and the committed run sta
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from course_utils import runs
@@ -21,11 +22,14 @@ CONFIGS = {"source_cnn": SOURCE_CONFIG, "mlp": MLP_CONFIG, "small_cnn": SMALL_CO
 MIN_ACCURACY = {"source_cnn": 0.990, "mlp": 0.97, "small_cnn": 0.991}
 
 
-def main(names: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="RUN",
+                        help=f"runs to train, some of {', '.join(CONFIGS)} (default: all)")
+    names = parser.parse_args(argv).names
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
-        print(f"error: unknown run {unknown}; choose from {sorted(CONFIGS)}", file=sys.stderr)
-        return 2
+        parser.error(f"unknown run {unknown}; choose from {sorted(CONFIGS)}")
     data = prepare_mnist()
     status = 0
     for name in names or list(CONFIGS):

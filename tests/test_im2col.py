@@ -8,8 +8,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from course_utils import checks, ops
-from course_utils.ops import conv2d, conv2d_im2col, im2col, im2col_bytes_per_image
+from course_utils import checks
+from course_utils import im2col as engine
+from course_utils.im2col import DEFAULT_MEMORY_BUDGET, conv2d_im2col, im2col_bytes_per_image
+from course_utils.ops import conv2d, im2col
 
 RNG = np.random.default_rng(5)
 
@@ -26,7 +28,7 @@ def test_matches_conv2d(N, W, K, H, M, stride, padding, dtype):
     expected = conv2d(x, h, b, stride, padding)
     # A budget of one image per batch exercises the batching loop.
     budget = im2col_bytes_per_image(x.shape, h.shape, stride, padding, np.dtype(dtype).itemsize, bias=True) + 2**16
-    for memory_budget in (budget, ops.DEFAULT_MEMORY_BUDGET):
+    for memory_budget in (budget, DEFAULT_MEMORY_BUDGET):
         got = conv2d_im2col(x, h, b, stride, padding, memory_budget=memory_budget)
         assert got.dtype == dtype
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 if dtype == np.float32 else 1e-12)
@@ -73,13 +75,13 @@ def test_scratch_memory_stays_within_the_budget():
 
 @pytest.mark.parametrize("cores", [1, 2, 4])
 def test_threads_agree_and_stay_within_the_budget(monkeypatch, cores):
-    monkeypatch.setattr(ops, "_usable_cores", lambda: cores)
+    monkeypatch.setattr(engine, "usable_cores", lambda: cores)
     x = RNG.random((40, 12, 12, 8), dtype=np.float32)
     h = RNG.random((3, 3, 8, 16), dtype=np.float32)
     b = RNG.random(16, dtype=np.float32)
     per_image = im2col_bytes_per_image(x.shape, h.shape, bias=True)
     budget = 5 * per_image + 2**16
-    assert ops._batching(len(x), per_image, budget - 2**16)[1] == cores
+    assert engine._batching(len(x), per_image, budget - 2**16, cores)[1] == cores
     tracemalloc.start()
     out = conv2d_im2col(x, h, b, memory_budget=budget)
     peak = tracemalloc.get_traced_memory()[1]
@@ -89,8 +91,8 @@ def test_threads_agree_and_stay_within_the_budget(monkeypatch, cores):
 
 
 def test_an_error_in_a_thread_reaches_the_caller(monkeypatch):
-    monkeypatch.setattr(ops, "_usable_cores", lambda: 2)
-    monkeypatch.setattr(ops, "windows", lambda *args: 1 / 0)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    monkeypatch.setattr(engine, "windows", lambda *args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         conv2d_im2col(np.ones((4, 5, 5, 1)), np.ones((3, 3, 1, 1)), memory_budget=2**16 + 2 * 9 * 9 * 8)
 
@@ -112,12 +114,12 @@ def test_batch_plan_is_what_conv2d_im2col_allocates(monkeypatch):
     """The plan's scratch bytes bound what the call really holds at its peak (tracemalloc)
     without being wildly pessimistic (the ReLU's zeros are counted per image but shared),
     and batches stay cache-sized under a huge budget."""
-    monkeypatch.setattr(ops, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
     x = RNG.random((40, 26, 26, 32), dtype=np.float32)
     h = RNG.random((3, 3, 32, 64), dtype=np.float32)
     b = RNG.random(64, dtype=np.float32)
-    plan = ops.batch_plan(x.shape, h.shape, bias=True, activation="relu", memory_budget=2**30)
-    assert plan.threads == 2 and plan.images * plan.per_image <= ops._CACHE_BLOCK_BYTES
+    plan = engine.batch_plan(x.shape, h.shape, bias=True, activation="relu", memory_budget=2**30)
+    assert plan.threads == 2 and plan.images * plan.per_image <= engine._CACHE_BLOCK_BYTES
     tracemalloc.start()
     out = conv2d_im2col(x, h, b, activation="relu", memory_budget=2**30)
     peak = tracemalloc.get_traced_memory()[1] - out.nbytes
@@ -133,7 +135,7 @@ def test_a_budget_that_is_not_a_whole_number_of_bytes_is_a_clear_error(memory_bu
 
 def test_batch_plan_names_a_wrong_shape():
     with pytest.raises(ValueError, match=r"x_shape, h_shape: expected \(N, W, W, K\)"):
-        ops.batch_plan((8, 8, 1), (3, 3, 1, 2))
+        engine.batch_plan((8, 8, 1), (3, 3, 1, 2))
 
 
 def test_too_small_budget_is_a_clear_error():
@@ -192,3 +194,155 @@ def test_gradient_checker_accepts_loops_and_names_mistakes():
     assert "expected an array of shape" in wrong_shape.message
     crashed = checks.check_conv2d_input_gradient(lambda du, s, h: du @ h)
     assert "raised" in crashed.message or "shape" in crashed.message
+
+
+# --- rectangular images, out=, BLAS threads, cores ----------------------------------------
+
+@pytest.mark.parametrize("stride, padding, cores", [(1, "valid", 1), (2, "same", 2), (1, 2, 2), (3, "valid", 1)])
+def test_rectangular_images_match_tensorflow(monkeypatch, stride, padding, cores):
+    import tensorflow as tf
+
+    monkeypatch.setattr(engine, "usable_cores", lambda: cores)
+    x = RNG.normal(size=(5, 9, 14, 2)).astype(np.float32)
+    h = RNG.normal(size=(3, 3, 2, 4)).astype(np.float32)
+    b = RNG.normal(size=4).astype(np.float32)
+    if isinstance(padding, int):   # tf.nn.conv2d takes explicit pads as pairs per axis
+        tf_padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    else:
+        tf_padding = padding.upper()
+    expected = tf.nn.relu(tf.nn.conv2d(x, h, strides=stride, padding=tf_padding) + b).numpy()
+    assert expected.shape[1] != expected.shape[2]
+    one_image = im2col_bytes_per_image(x.shape, h.shape, stride, padding, bias=True, activation="relu") + 2**16
+    for memory_budget in (one_image, DEFAULT_MEMORY_BUDGET):
+        got = conv2d_im2col(x, h, b, stride, padding, activation="relu", memory_budget=memory_budget)
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(conv2d(x, h, b, stride, padding, activation="relu"), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_out_is_filled_and_returned():
+    x = RNG.normal(size=(4, 8, 8, 2)).astype(np.float32)
+    h = RNG.normal(size=(3, 3, 2, 3)).astype(np.float32)
+    b = RNG.normal(size=3).astype(np.float32)
+    out = np.full((4, 6, 6, 3), np.nan, np.float32)
+    for _ in range(2):   # a second call overwrites the first one's result, ReLU included
+        got = conv2d_im2col(x, h, b, activation="relu", out=out)
+        assert got is out
+        np.testing.assert_allclose(out, conv2d(x, h, b, activation="relu"), rtol=1e-5, atol=1e-5)
+        x = -x
+    single = np.empty((1, 6, 6, 3), np.float32)
+    np.testing.assert_allclose(conv2d_im2col(x[0], h, out=single), conv2d(x[0], h), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("out", [np.zeros((4, 6, 6, 2), np.float32), np.zeros((4, 6, 6, 3)),
+                                 np.zeros((4, 6, 6, 6), np.float32)[..., ::2], [[0.0]]])
+def test_a_wrong_out_is_named(out):
+    x, h = np.zeros((4, 8, 8, 2), np.float32), np.zeros((3, 3, 2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"out: expected a C-contiguous NumPy array of shape \(4, 6, 6, 3\)"):
+        conv2d_im2col(x, h, out=out)
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_overlapping_calls_leave_blas_threads_as_they_were(monkeypatch):
+    """Four callers at once, each with two threads: every thread waits inside the engine
+    until all eight are there, so all four calls overlap; whichever leaves last, BLAS must
+    end with the thread count it had before (a process-wide ``threadpool_limits`` per call
+    restores the 1 it found whenever the first caller to enter is not the last to leave)."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    callers = 4
+    x = RNG.random((4, 6, 6, 1), dtype=np.float32)
+    h = RNG.random((3, 3, 1, 2), dtype=np.float32)
+    budget = 2 * im2col_bytes_per_image(x.shape, h.shape) + 2**16   # one image per batch, two threads
+    assert engine.batch_plan(x.shape, h.shape, memory_budget=budget).threads == 2
+    expected = conv2d(x, h)
+    real_windows = engine.windows
+
+    with threadpool_limits(limits=3, user_api="blas"):
+        before = _blas_threads()
+        assert before and set(before) == {3}
+        for _ in range(12):
+            barrier = threading.Barrier(2 * callers, timeout=20)
+
+            def windows_once_all_are_inside(*args):
+                barrier.wait()
+                return real_windows(*args)
+
+            monkeypatch.setattr(engine, "windows", windows_once_all_are_inside)
+            results = [None] * callers
+
+            def call(k):
+                results[k] = conv2d_im2col(x, h, memory_budget=budget)
+
+            threads = [threading.Thread(target=call, args=(k,)) for k in range(callers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert all(np.allclose(r, expected) for r in results)
+            assert _blas_threads() == before
+            assert engine._blas_state["callers"] == 0
+
+
+@pytest.fixture
+def eight_cores(monkeypatch, tmp_path):
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    proc = tmp_path / "proc-self-cgroup"
+    proc.write_text("0::/\n")
+    return proc
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cores_without_a_cgroup_quota_are_the_affinity(tmp_path, eight_cores):
+    assert engine.cgroup_cpu_quota(tmp_path / "no-cgroup", eight_cores) is None
+    assert engine.usable_cores(tmp_path / "no-cgroup", eight_cores) == 8
+    _write(tmp_path / "v2" / "cpu.max", "max 100000\n")
+    assert engine.usable_cores(tmp_path / "v2", eight_cores) == 8
+    _write(tmp_path / "v1" / "cpu,cpuacct" / "cpu.cfs_quota_us", "-1\n")
+    _write(tmp_path / "v1" / "cpu,cpuacct" / "cpu.cfs_period_us", "100000\n")
+    assert engine.usable_cores(tmp_path / "v1", eight_cores) == 8
+
+
+@pytest.mark.parametrize("quota, cores", [("150000 100000", 2), ("50000 100000", 1), ("300000 100000", 3),
+                                          ("2000000 100000", 8)])
+def test_cores_respect_a_cgroup_v2_quota(tmp_path, eight_cores, quota, cores):
+    _write(tmp_path / "cpu.max", quota + "\n")
+    assert engine.cgroup_cpu_quota(tmp_path, eight_cores) == int(quota.split()[0]) / 100000
+    assert engine.usable_cores(tmp_path, eight_cores) == cores
+
+
+def test_cores_respect_the_quota_of_the_process_own_cgroup(tmp_path, eight_cores):
+    _write(tmp_path / "cpu.max", "max 100000\n")
+    _write(tmp_path / "user.slice" / "course" / "cpu.max", "200000 100000\n")
+    eight_cores.write_text("0::/user.slice/course\n")
+    assert engine.usable_cores(tmp_path, eight_cores) == 2
+
+
+def test_cores_respect_a_cgroup_v1_quota(tmp_path, eight_cores):
+    _write(tmp_path / "cpu" / "cpu.cfs_quota_us", "250000\n")
+    _write(tmp_path / "cpu" / "cpu.cfs_period_us", "100000\n")
+    assert engine.usable_cores(tmp_path, eight_cores) == 3
+    plan = engine.batch_plan((100, 26, 26, 32), (3, 3, 32, 64), cores=engine.usable_cores(tmp_path, eight_cores))
+    assert plan.threads == 3
+
+
+@pytest.mark.parametrize("cores", [16, 64, 256])
+def test_many_cores_get_batches_of_one_image_per_four_threads_within_the_budget(cores):
+    plan = engine.batch_plan((10000, 26, 26, 32), (3, 3, 32, 64), bias=True, activation="relu", cores=cores)
+    assert 1 < plan.threads <= cores
+    assert plan.images >= -(-plan.threads // 4)
+    assert plan.scratch_bytes <= DEFAULT_MEMORY_BUDGET
+    two = engine.batch_plan((10000, 26, 26, 32), (3, 3, 32, 64), bias=True, activation="relu", cores=2)
+    assert (two.images, two.threads) == (2, 2)   # a reader's 2 cores: cache-sized batches

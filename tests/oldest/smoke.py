@@ -10,7 +10,8 @@ import importlib
 
 import numpy as np
 
-MODULES = ["data", "ops", "checks", "plots", "activations", "runs", "models", "architectures", "sweep"]
+MODULES = ["data", "ops", "im2col", "metrics", "files", "checks", "plots", "activations", "runs", "models",
+           "architectures", "sweep"]
 
 
 def main():
@@ -21,12 +22,13 @@ def main():
     print(f"numpy {np.__version__}, matplotlib {matplotlib.__version__}, keras {keras.__version__}, "
           f"tensorflow {tf.__version__}")
     modules = {name: importlib.import_module(f"course_utils.{name}") for name in MODULES}
-    checks, ops, models = modules["checks"], modules["ops"], modules["models"]
+    checks, ops, engine, models = modules["checks"], modules["ops"], modules["im2col"], modules["models"]
     assert checks.check_output_size(lambda W, H, s=1, P=0: (W + 2 * P - H) // s + 1).passed
     x, h = np.random.rand(2, 6, 6, 3), np.random.rand(3, 3, 3, 2)
-    assert np.allclose(ops.conv2d_im2col(x, h), ops.conv2d(x, h))
+    assert np.allclose(engine.conv2d_im2col(x, h), ops.conv2d(x, h))
     b = np.random.rand(2) - 0.5
-    assert np.allclose(ops.conv2d_im2col(x, h - 0.5, b, activation="relu"), ops.conv2d(x, h - 0.5, b, activation="relu"))
+    assert np.allclose(engine.conv2d_im2col(x, h - 0.5, b, activation="relu"), ops.conv2d(x, h - 0.5, b, activation="relu"))
+    assert modules["metrics"].confusion_matrix([0, 1], [1, 1], num_classes=2).tolist() == [[0, 1], [0, 1]]
     assert models.build_source_cnn().count_params() == 1199882
     model, run = models.trained_source_cnn(train=False)
     assert run["source"] in ("reference", "cache")
