@@ -70,8 +70,9 @@ reproduce: $(STAMP)
 	$(BIN)/python scripts/reproduce.py
 
 # Resumable: stored runs are skipped. EXPERIMENTS_ARGS="--only source --seeds 0" for a part.
+# Dask tasks: a local cluster (one worker per core), or SCHEDULER=tcp://HOST:8786 (README "Scaling out").
 experiments: $(STAMP)
-	$(BIN)/python scripts/run_experiments.py $(EXPERIMENTS_ARGS)
+	$(BIN)/python scripts/run_experiments.py $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(EXPERIMENTS_ARGS)
 
 # Student edition: solutions replaced by placeholders, outputs removed, HTML without solutions.
 student: $(STAMP) $(MATHJAX)

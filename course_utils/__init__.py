@@ -7,6 +7,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``architectures``: the variants of the source CNN compared in chapter 9, receptive fields, parameter tables.
 - ``checks``: the exercises' checkers and their registry ``EXERCISES``.
 - ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
+- ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
 - ``data``: loading, validating and preparing MNIST (the one place that reads the file).
 - ``files``: writing files atomically (temporary name, fsync, rename); every file the course writes.
 - ``im2col``: the fast im2col convolution ``conv2d_im2col``: batches, threads, memory budget, cores.

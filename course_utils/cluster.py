@@ -95,7 +95,7 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
 
 
 @contextlib.contextmanager
-def connect(scheduler: str | None = None, workers: int | None = None, log=print) -> Iterator:
+def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int = 1) -> Iterator:
     """A ``distributed.Client`` for the tasks; the local cluster is closed on leaving.
 
     Parameters
@@ -105,6 +105,8 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print)
         else a ``LocalCluster`` started here.
     workers : int, optional
         Worker processes of the local cluster (default: one per core); ignored with a scheduler.
+    threads : int
+        TensorFlow and BLAS threads of each local worker (default 1: one task per core).
     """
     import dask
     from distributed import Client, LocalCluster
@@ -116,10 +118,10 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print)
             raise ValueError(f"workers: expected at least 1, got {workers}")
         count = workers or os.cpu_count() or 1
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, env=dict(ONE_THREAD))
+            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env={name: str(threads) for name in ONE_THREAD})
         client = Client(cluster)
-        log(f"Local Dask cluster: {count} single-threaded worker process(es)")
+        log(f"Local Dask cluster: {count} worker process(es), one task at a time each, {threads} thread(s) per task")
     else:
         try:
             client = Client(address, timeout=30)
@@ -299,3 +301,74 @@ def run_sweep(client, results_dir: Path, names=None, seeds=None, schedule=None, 
         if shared is not None:
             shared.release()
     return written
+
+
+# --- grading a class --------------------------------------------------------------------------
+
+SANDBOX_TOOLS = ("bwrap", "setpriv", "prlimit")
+
+
+def grade_task(student: str, notebook: bytes, chapters: dict, options, requested=None) -> dict:
+    """Runs on a worker: grade one submission sent as bytes; its grade as plain data.
+
+    The notebook is written under its relative name ``student`` into a fresh folder of the
+    worker (so the chapter it came from is still read off its name), graded there by
+    :func:`course_utils.grading.grade_submission` in a sandbox of its own, and removed.
+    """
+    import tempfile
+    from pathlib import PurePosixPath
+
+    from course_utils import grading
+
+    with tempfile.TemporaryDirectory(prefix="course-grading-") as folder:
+        path = Path(folder).joinpath(*PurePosixPath(student).parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(notebook)
+        try:
+            grade = grading.grade_submission(path, Path(folder), chapters, options, requested)
+        except Exception as error:  # a bug of the grader's: this row says so, the others go on
+            grade = grading.SubmissionGrade(student, f"grader error ({type(error).__name__}: {error})", {}, [])
+    return dataclasses.asdict(grade)
+
+
+def _grade_of(value: dict):
+    from course_utils import grading
+
+    verdicts = {label: grading.Verdict(**verdict) for label, verdict in value["verdicts"].items()}
+    return grading.SubmissionGrade(**{**value, "verdicts": verdicts})
+
+
+def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, options, requested=None,
+                      log=print) -> list:
+    """Grade every notebook of ``paths`` (under ``root``) on the cluster; their grades, in order.
+
+    Each worker receives the notebook's bytes and returns its grade as plain data, so no
+    worker needs the submissions folder. A notebook that cannot be read here, or that is
+    too large, is graded here (its row says why, nothing runs). A submission whose task
+    failed for good (say, it killed Dask workers again and again) gets a row that says so.
+    """
+    from course_utils import grading
+
+    check_workers(client, tools=SANDBOX_TOOLS if options.sandboxed else ())
+    grades, tasks = {}, []
+    for path in paths:
+        student = path.relative_to(root).as_posix()
+        try:
+            if path.stat().st_size > grading.MAX_NOTEBOOK_BYTES:
+                raise ValueError("too large")
+            notebook = path.read_bytes()
+        except (OSError, ValueError):
+            grades[student] = grading.grade_submission(path, root, chapters, options, requested)
+            continue
+        tasks.append(Task(student, grade_task, (student, notebook, chapters, options, requested)))
+
+    def store(task, value):
+        grade = grades[task.key] = _grade_of(value)
+        return f"{grade.student}: {grade.total}/{len(grade.verdicts)} ({grade.status})"
+
+    try:
+        run_tasks(client, tasks, store, log)
+    except TasksFailed as failed:
+        for student, why in failed.failures.items():
+            grades[student] = grading.SubmissionGrade(student, f"not graded: {why}"[:300], {}, [])
+    return [grades[path.relative_to(root).as_posix()] for path in paths]

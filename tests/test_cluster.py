@@ -102,8 +102,15 @@ def local_client():
     """The default path of `make experiments`: a LocalCluster of 2 single-threaded workers."""
     lines = []
     with cluster.connect(workers=2, log=lines.append) as client:
-        assert lines == ["Local Dask cluster: 2 single-threaded worker process(es)"]
+        assert lines == ["Local Dask cluster: 2 worker process(es), one task at a time each, 1 thread(s) per task"]
         yield client
+
+
+def test_the_workers_run_tensorflow_and_blas_on_one_thread(local_client):
+    # First in the file: before any task ran, so this reads what the cluster was started with.
+    seen = local_client.run(lambda: {k: os.environ.get(k) for k in cluster.ONE_THREAD})
+    assert len(seen) == 2
+    assert all(env == cluster.ONE_THREAD for env in seen.values()), seen
 
 
 def test_every_result_is_stored_once_with_one_progress_line_each(local_client, tmp_path):
@@ -120,12 +127,6 @@ def test_every_result_is_stored_once_with_one_progress_line_each(local_client, t
     matches = check_progress(lines, 8)
     assert sorted(m[3] for m in matches) == sorted(f"n{n} = {n * n}" for n in range(8))
     assert len({m[5] for m in matches}) == 2, "both workers should have taken tasks"
-
-
-def test_the_workers_run_tensorflow_and_blas_on_one_thread(local_client):
-    seen = local_client.run(lambda: {k: os.environ.get(k) for k in cluster.ONE_THREAD})
-    assert len(seen) == 2
-    assert all(env == cluster.ONE_THREAD for env in seen.values()), seen
 
 
 def test_a_killed_worker_s_task_runs_again_elsewhere_and_is_stored_once(local_client, tmp_path):
@@ -152,11 +153,28 @@ def test_a_failing_task_is_retried_then_reported_and_the_others_are_stored(local
         cluster.run_tasks(local_client, tasks, store, log=lines.append)
     assert list(failed.value.failures) == ["n0"]
     assert "ValueError: task 0 fails on purpose" in str(failed.value)
-    assert executions(runs, "n0") == 1 + cluster.RETRIES
+    assert executions(runs, "n0") == 2, "a task that raised must run once more (RETRIES = 1), then be reported"
     assert store.writes == {"n1": 1, "n2": 1, "n3": 1}
     failed_lines = [line for line in lines if "FAILED" in line]
     assert len(failed_lines) == 1 and len(lines) == 4, lines
     assert re.fullmatch(r"\[[1-4]/4\] n0 FAILED \(ValueError: task 0 fails on purpose\)", failed_lines[0])
+
+
+def test_an_error_while_storing_cancels_the_tasks_not_finished(local_client, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    tasks = [cluster.Task(f"n{n}", square_slowly, (n, 1.0, str(runs))) for n in range(8)]
+
+    def store(task, value):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        cluster.run_tasks(local_client, tasks, store, log=lambda line: None)
+    time.sleep(1.5)   # no task may start after the error (each sleeps 1 s)
+    assert len(list(runs.iterdir())) <= 4, "tasks went on running after the client gave up"
+    waiting = local_client.run_on_scheduler(lambda dask_scheduler: [
+        key for key, state in dask_scheduler.tasks.items() if state.state in ("processing", "queued", "waiting")])
+    assert waiting == []
 
 
 def test_duplicate_keys_are_refused(local_client):
@@ -252,3 +270,129 @@ def test_ctrl_c_keeps_finished_results_and_a_rerun_resumes(local_client, tmp_pat
     assert sorted(stored) == sorted(f"n{n}" for n in range(12)), "each result stored exactly once"
     for n in range(12):
         assert json.loads((out / f"n{n}.json").read_text()) == n * n
+
+
+# --- for real: `dask scheduler` and two `dask worker` processes on 127.0.0.1 --------------------
+
+VARIANTS, SEEDS = ("depth-1", "filters-8"), (0, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalProcesses:
+    """A scheduler and workers started as an instructor would, each in a process group of its own."""
+
+    def __init__(self, log_folder: Path):
+        self.log_folder, self.processes = log_folder, {}
+        self.env = {k: v for k, v in os.environ.items() if k != "MNIST_PATH"}  # workers get MNIST from the client
+        self.env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+
+    def start(self, name: str, *args: str, env: dict | None = None) -> None:
+        with open(self.log_folder / f"{name}.log", "w") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", *args], cwd=self.log_folder, env=env or self.env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def start_scheduler(self) -> None:
+        port = self.address.rsplit(":", 1)[1]
+        self.start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", port,
+                   "--no-dashboard", "--idle-timeout", "300")   # it ends by itself if ever left behind
+
+    def start_worker(self, name: str, env: dict | None = None) -> None:
+        self.start(name, "distributed.cli.dask_worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
+                   "--nworkers", "1", "--name", name, "--no-dashboard", "--death-timeout", "30", env=env)
+
+    def kill(self, name: str) -> None:
+        process = self.processes[name]
+        try:
+            os.killpg(process.pid, signal.SIGKILL)   # the nanny and the worker it started
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.kill(name)
+
+    def owner_of(self, pid: int) -> str:
+        """Which of our processes started ``pid`` (the worker runs in a child of `dask worker`)."""
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return next(name for name, p in self.processes.items() if p.pid in (pid, parent))
+
+
+@pytest.fixture(scope="module")
+def real_cluster(tmp_path_factory, mnist):
+    """Everything the real-cluster tests read, done once: a tiny sweep with a worker killed."""
+    from course_utils import sweep
+
+    folder = tmp_path_factory.mktemp("real-cluster")
+    processes = LocalProcesses(folder)
+    (x_train, y_train), (x_test, y_test) = mnist
+    data = (x_train[:400], y_train[:400]), (x_test[:300], y_test[:300])
+    schedule = sweep.Schedule(epochs=1, batch_size=100, train_images=300, validation_images=100)
+    found = {"lines": [], "killed": None, "in_flight": None, "folder": folder, "schedule": schedule}
+    began = time.monotonic()
+    try:
+        processes.start_scheduler()
+        processes.start_worker("worker-a")
+        processes.start_worker("worker-b")
+        with cluster.connect(processes.address, log=found["lines"].append) as client:
+            client.wait_for_workers(2, timeout=90)
+            pids = client.run(os.getpid)
+            names = {address: processes.owner_of(pid) for address, pid in pids.items()}
+
+            def log(line):
+                found["lines"].append(line)
+                match = PROGRESS.match(line)
+                if match and found["killed"] is None:   # the first result: kill the other worker mid-task
+                    victim = next(a for a in names if a != match[5])
+                    found["in_flight"] = list(client.processing(workers=[victim])[victim])
+                    processes.kill(names[victim])
+                    found["killed"], found["survivor"] = victim, match[5]
+
+            found["written"] = cluster.run_sweep(client, folder / "sweep", VARIANTS, SEEDS, schedule, data, log=log)
+            found["sweep_seconds"] = time.monotonic() - began
+            found["rerun"] = []
+            found["rewritten"] = cluster.run_sweep(client, folder / "sweep", VARIANTS, SEEDS, schedule, data,
+                                                   log=found["rerun"].append)
+        yield found
+    finally:
+        processes.stop_all()
+        print(f"real cluster: {time.monotonic() - began:.1f} s; logs in {folder}")
+
+
+def test_the_sweep_survives_a_killed_worker_with_every_result_once(real_cluster):
+    from course_utils import sweep
+
+    folder, schedule = real_cluster["folder"] / "sweep", real_cluster["schedule"]
+    expected = {f"{name}-seed{seed}.json" for name in VARIANTS for seed in SEEDS}
+    assert {p.name for p in folder.iterdir()} == expected   # nothing else: no temporary, no duplicate
+    assert sorted(p.name for p in real_cluster["written"]) == sorted(expected)
+    for name in VARIANTS:
+        for seed in SEEDS:
+            result = sweep.read_result(folder / f"{name}-seed{seed}.json")
+            assert sweep.is_done(folder / f"{name}-seed{seed}.json", sweep.VARIANTS[name], seed, schedule)
+            assert 0.0 <= result["test_accuracy"] <= 1.0 and 0.0 <= result["val_accuracy"] <= 1.0
+    lines = [line for line in real_cluster["lines"] if line.startswith("[")]
+    matches = check_progress(lines, 4)
+    assert sorted(m[3].split(":")[0] for m in matches) == sorted(f"{n} seed {s}" for n in VARIANTS for s in SEEDS)
+
+
+def test_the_killed_worker_s_task_was_finished_by_the_other(real_cluster):
+    killed, in_flight = real_cluster["killed"], real_cluster["in_flight"]
+    assert killed is not None and in_flight, "a worker must have been killed while it ran a task"
+    matches = [PROGRESS.match(line) for line in real_cluster["lines"] if line.startswith("[")]
+    assert all(m[5] != killed for m in matches[1:]), "no result may come from the killed worker"
+    finished_by = {m[3].split(":")[0].replace(" seed ", "-seed"): m[5] for m in matches}
+    for key in in_flight:
+        assert finished_by[key.rsplit("-", 1)[0]] == real_cluster["survivor"]
+
+
+def test_a_rerun_of_the_sweep_trains_nothing(real_cluster):
+    assert real_cluster["rewritten"] == []
+    assert real_cluster["rerun"] == [f"4 runs already stored in {real_cluster['folder'] / 'sweep'}; 0 to train"]
