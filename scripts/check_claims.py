@@ -59,6 +59,7 @@ colon and the code cell right after it prints numbers.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -569,8 +570,12 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     """Check the pages named (default: all); ``--markdown`` prints a per-page list instead."""
-    markdown = "--markdown" in argv
-    paths = [Path(a) for a in argv if a != "--markdown"] or pages()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", nargs="*", type=Path, metavar="PAGE.md", help="pages to check (default: every page)")
+    parser.add_argument("--markdown", action="store_true", help="print a per-page list of the failures")
+    args = parser.parse_args(argv)
+    markdown = args.markdown
+    paths = args.pages or pages()
     failed = 0
     for path in paths:
         problems, unused = check_page(path.resolve())
