@@ -19,8 +19,12 @@ that exercise only; a notebook that cannot be read still gets a row.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
+import inspect
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -252,6 +256,38 @@ class RemoteFunction:
 
     def __call__(self, *args):
         return self.session.call(self.name, args, checks.current_time_limit())
+
+
+# --- start-up -----------------------------------------------------------------------------
+
+def _uses_tensorflow(checker) -> bool:
+    """Whether a checker (or a function of course_utils.checks it names) mentions TensorFlow or Keras."""
+    seen, pending = set(), [checker]
+    while pending:
+        function = pending.pop()
+        if function in seen or not inspect.isfunction(function):
+            continue
+        seen.add(function)
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        if "tensorflow" in source or "keras" in source:
+            return True
+        codes = [function.__code__] + [c for c in function.__code__.co_consts if inspect.iscode(c)]
+        pending += [getattr(checks, name) for code in codes for name in code.co_names if hasattr(checks, name)]
+    return False
+
+
+def warm_up(labels) -> threading.Thread | None:
+    """Import TensorFlow in the background when a checker of ``labels`` needs it, so that its
+    slow import overlaps the first notebooks' runs instead of delaying one of them."""
+    if not any(_uses_tensorflow(checks.EXERCISES[label][1]) for label in labels):
+        return None
+    thread = threading.Thread(target=lambda: importlib.util.find_spec("tensorflow") and
+                              importlib.import_module("tensorflow"), name="import-tensorflow")
+    thread.start()
+    return thread
 
 
 # --- which exercises a notebook is scored on ---------------------------------------------

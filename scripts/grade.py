@@ -146,6 +146,8 @@ def main(argv=None) -> int:
     options = grading.Options(sandboxed=not args.no_sandbox, cell_timeout=args.cell_timeout,
                               limits=sandbox.Limits(memory_mb=args.memory_mb))
     chapters = grading.chapter_exercises(ROOT / "book")
+    if paths:
+        grading.warm_up(requested or list(EXERCISES))
     lock, done, began = threading.Lock(), [0], time.monotonic()
 
     def grade(path):
