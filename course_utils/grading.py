@@ -51,6 +51,7 @@ class Options:
     sandboxed: bool = True
     limits: sandbox.Limits = dataclasses.field(default_factory=sandbox.Limits)
     cell_timeout: float = 60.0     # seconds for each code cell of the notebook
+    notebook_timeout: float = 600.0  # seconds for all its cells, in each run of the notebook
     max_starts: int = 5            # worker starts per submission (the first one included)
 
 
@@ -113,6 +114,7 @@ class Session:
         self.crashed: set[str] = set()         # functions that ended the kernel once
         self.audit: dict[str, set[str]] = {}
         self.log: list[str] = []
+        self.out_of_time: str | None = None
 
     # --- the worker's life ----------------------------------------------------------------
 
@@ -151,15 +153,21 @@ class Session:
 
     def _run_cells(self) -> bool:
         """Run every cell not skipped; False if the worker had to be killed (then start again)."""
+        deadline = time.monotonic() + self.options.notebook_timeout
         for index, source in enumerate(self.cells):
             if index in self.skipped:
                 continue
+            limit = min(self.options.cell_timeout, deadline - time.monotonic())
+            if limit <= 0:
+                self.out_of_time = (f"the notebook used its {self.options.notebook_timeout:g} s; "
+                                    f"code cells {index + 1} to {len(self.cells)} were not run")
+                self.log.append(self.out_of_time)
+                break
             try:
-                self._send({"op": "cell", "index": index + 1, "source": source,
-                            "time_limit": self.options.cell_timeout})
-                header, _ = self._receive(self.options.cell_timeout + CALL_MARGIN_S, "cell_done")
+                self._send({"op": "cell", "index": index + 1, "source": source, "time_limit": limit})
+                header, _ = self._receive(limit + CALL_MARGIN_S, "cell_done")
             except wire.WireTimeout:
-                why = f"did not finish within {self.options.cell_timeout:g} s and ignored the interruption"
+                why = f"did not finish within {limit:g} s and ignored the interruption"
             except (wire.WireClosed, OSError):
                 why = f"ended the kernel (exit code {self._exit_code()})"
             except wire.WireError as error:
@@ -360,6 +368,8 @@ def _status(session: Session) -> str:
     parts.append(f"ran with {errors} cell error(s)" if errors else "ok")
     for index, why in sorted(session.skipped.items()):
         parts.append(f"cell {index + 1} skipped ({why.split(' (')[0].split(' and ')[0]})")
+    if session.out_of_time:
+        parts.append(session.out_of_time.split("; ")[1])
     return "; ".join(parts)
 
 

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-MAX_PIECE_BYTES = 256 * 2**20   # one header or one array
+MAX_PIECE_BYTES = 64 * 2**20    # one header or one array (a notebook is at most 32 MiB)
 MAX_DEPTH = 16
 MAX_ITEMS = 100_000
 MAX_STRING = 10_000

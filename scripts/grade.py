@@ -1,7 +1,8 @@
 """Grade a folder of submitted notebooks, each in its own sandbox, verdicts computed here.
 
 Usage: python scripts/grade.py SUBMISSIONS [--out grades.csv] [--exercises ex-a,ex-b] [--jobs N]
-                                           [--cell-timeout 60] [--memory-mb 4096] [--no-sandbox]
+                                           [--cell-timeout 60] [--notebook-timeout 600]
+                                           [--memory-mb 4096] [--no-sandbox]
 
 Every *.ipynb under SUBMISSIONS (checkpoint folders skipped) is one student, named by its
 path relative to SUBMISSIONS. Its code cells run in a bubblewrap sandbox of its own (no
@@ -113,6 +114,8 @@ def parse_args(argv):
                         help="comma-separated exercise labels to score (default: the notebook's chapter)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once, one sandbox each")
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds for each code cell")
+    parser.add_argument("--notebook-timeout", type=float, default=600,
+                        help="seconds for all the code cells of a notebook (the rest are not run)")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb,
                         help="address-space limit of each sandboxed process")
     parser.add_argument("--no-sandbox", action="store_true",
@@ -144,6 +147,7 @@ def main(argv=None) -> int:
               "Use it only for notebooks you trust.", file=sys.stderr)
     paths = submissions_in(args.submissions)
     options = grading.Options(sandboxed=not args.no_sandbox, cell_timeout=args.cell_timeout,
+                              notebook_timeout=args.notebook_timeout,
                               limits=sandbox.Limits(memory_mb=args.memory_mb))
     chapters = grading.chapter_exercises(ROOT / "book")
     if paths:

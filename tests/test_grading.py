@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -219,6 +220,20 @@ def test_no_sandbox_warns_and_scores_the_chapter_only(tmp_path):
     row = next(csv.DictReader(open(tmp_path / "g.csv")))
     assert (row["ex-output-size"], row["ex-conv-stride"], row["ex-conv-single"]) == ("1", "0", "")
     assert row["out_of"] == "2"
+
+
+def test_a_notebook_of_endless_cells_stops_at_its_time_budget(tmp_path):
+    sandbox_or_skip()
+    (tmp_path / "subs").mkdir()
+    write_notebook(tmp_path / "subs" / "loops.ipynb", ["while True:\n    pass"] * 50 + [SUBMISSIONS["honest.ipynb"][2]])
+    began = time.monotonic()
+    run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--cell-timeout", "2",
+                                  "--notebook-timeout", "5", "--exercises", "ex-output-size"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    row = next(csv.DictReader(open(tmp_path / "g.csv")))
+    assert re.search(r"code cells \d to 51 were not run", row["status"]) and row["ex-output-size"] == "0"
+    assert time.monotonic() - began < 120
 
 
 # --- the parts, in this process ---------------------------------------------------------------
