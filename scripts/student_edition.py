@@ -28,8 +28,6 @@ PLACEHOLDER = "    ...  # your code here"
 SOLUTION_BLOCK = re.compile(r"```\{solution\}.*?\n```[ \t]*\n?", re.S)
 GATED_START = re.compile(r"```\{solution-start\}")
 GATED_END = re.compile(r"```\{solution-end\}\s*\n```[ \t]*\n?")
-
-
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
@@ -116,7 +114,11 @@ def main(out: Path) -> int:
     shutil.rmtree(out, ignore_errors=True)
     (out / "book").mkdir(parents=True)
     for md in sorted((ROOT / "book").glob("*.md")):
-        notebook = student_notebook(jupytext.read(md), md.stem)
+        try:
+            notebook = student_notebook(jupytext.read(md), md.stem)
+        except ValueError as error:  # unbalanced solution markers
+            print(f"error: {md.relative_to(ROOT)}: {error}", file=sys.stderr)
+            return 2
         jupytext.write(notebook, out / "book" / md.name, fmt="md:myst")
         jupytext.write(notebook, out / "book" / f"{md.stem}.ipynb", fmt="ipynb")
     shutil.copytree(ROOT / "book" / "appendix", out / "book" / "appendix")
