@@ -52,9 +52,12 @@ def encode(value, blobs: list, depth: int = 0):
     if value is None or isinstance(value, bool):
         return {"v": value}
     if isinstance(value, int):
-        return {"i": str(value)}
+        try:
+            return {"i": int.__repr__(value)}
+        except ValueError:  # more digits than Python converts to text
+            raise WireError("an integer with too many digits") from None
     if isinstance(value, float):
-        return {"f": repr(value)}
+        return {"f": float.__repr__(value)}
     if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise WireError(f"a string of {len(value)} characters (at most {MAX_STRING})")

@@ -263,7 +263,7 @@ def test_the_wire_carries_plain_data_only():
     decoded = wire.decode(wire.encode(value, blobs), blobs)
     assert decoded[1:4] == ([1, (2, "s")], None, True) and decoded[4] == 7 and decoded[5] == 2.5
     np.testing.assert_array_equal(decoded[0], value[0])
-    for bad in ({"a": 1}, np.array([object()]), lambda: 0, "x" * 20_000):
+    for bad in ({"a": 1}, np.array([object()]), lambda: 0, "x" * 20_000, 10**5000, [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]):
         with pytest.raises(wire.WireError):
             wire.encode(bad, [])
     import io
