@@ -287,3 +287,42 @@ def test_adadelta_rejects_mismatched_shapes():
         backprop.adadelta_step(np.ones(2), np.ones(3), np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match=r"accumulated_delta: expected shape \(2,\)"):
         backprop.adadelta_step(np.ones(2), np.ones(2), np.zeros(2), np.zeros(3))
+
+
+# --- the source network, backwards ------------------------------------------------------
+
+def test_whole_source_network_gradient_matches_keras(mnist):
+    """Chained by hand, on the reference model's own layers and weights, the gradient of all
+    eight weight arrays equals tf.GradientTape's gradient of the Keras model (dropout off)."""
+    from course_utils.data import one_hot, scale_images
+    from course_utils.models import trained_source_cnn
+
+    model, _ = trained_source_cnn(train=False)
+    x, y = scale_images(mnist[1][0][:6]), one_hot(mnist[1][1][:6])
+    y[0] = np.roll(y[0], 1)                         # one wrong label, so that some gradients are large
+    with tf.GradientTape() as tape:
+        loss = keras.losses.CategoricalCrossentropy()(y, model(x, training=False))
+    expected = tape.gradient(loss, model.trainable_variables)
+
+    w = {layer.name: [v.numpy().astype(np.float64) for v in layer.weights] for layer in model.layers
+         if layer.weights}
+    x64 = x.astype(np.float64)
+    u1 = ops.conv2d(x64, *w["conv1"])
+    u2 = ops.conv2d(backprop.relu(u1), *w["conv2"])
+    z2 = backprop.relu(u2)
+    m = ops.max_pool2d(z2, 2)
+    f = m.reshape(len(x), -1)
+    u3 = backprop.dense_forward(f, *w["dense1"])
+    u4 = backprop.dense_forward(backprop.relu(u3), *w["output"])
+
+    du4 = backprop.softmax_cross_entropy_grad(backprop.softmax(u4), y)
+    dz3, dV4, db4 = backprop.dense_backward(backprop.relu(u3), w["output"][0], du4)
+    df, dV3, db3 = backprop.dense_backward(f, w["dense1"][0], backprop.relu_backward(u3, dz3))
+    dz2 = backprop.max_pool2d_backward(z2, df.reshape(m.shape))
+    dz1, dh2, db2 = backprop.conv2d_backward(backprop.relu(u1), w["conv2"][0], backprop.relu_backward(u2, dz2))
+    _, dh1, db1 = backprop.conv2d_backward(x64, w["conv1"][0], backprop.relu_backward(u1, dz1))
+    for variable, ours, theirs in zip(model.trainable_variables, [dh1, db1, dh2, db2, dV3, db3, dV4, db4],
+                                      expected):
+        theirs = theirs.numpy()
+        assert ours.shape == theirs.shape, variable.path
+        assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max(), variable.path
