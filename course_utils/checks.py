@@ -373,170 +373,151 @@ def check_receptive_field(student) -> CheckResult:
     return run_checker("receptive field", student, _receptive_field_by_tracing, cases, mistakes)
 
 
-# --- how the network learns: gradients of the loss, of pooling and of the filters ----------
+# --- training: a modified model's size, the best epoch ----------------------------------
 
-def _softmax_ce_grad(u, y):
-    from course_utils import backprop
+def _source_like_model_params(W, H, M1, M2, units):
+    """Parameters of the source's stack with other sizes, counted by Keras itself."""
+    import keras
+    from keras import layers
 
-    return backprop.softmax_cross_entropy_grad(backprop.softmax(u), y)
+    model = keras.Sequential([keras.Input(shape=(W, W, 1)), layers.Conv2D(M1, H), layers.Conv2D(M2, H),
+                              layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(units), layers.Dense(10)])
+    return int(model.count_params())
 
 
-def _softmax_along(u, axis):
-    e = np.exp(u - u.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+def _params_by_formula(W, H, M1, M2, units, pooled=None, biases=True, conv2_channels=None, output=True):
+    """The count by formula, with switches that reproduce the typical mistakes."""
+    b = 1 if biases else 0
+    side = W - 2 * (H - 1)
+    pooled = side // 2 if pooled is None else pooled(side)
+    K2 = M1 if conv2_channels is None else conv2_channels
+    count = (H * H + b) * M1 + (H * H * K2 + b) * M2 + (pooled * pooled * M2 + b) * units
+    return count + ((units + b) * 10 if output else 0)
 
 
-def check_softmax_ce_grad(student) -> CheckResult:
-    """Exercise: ``softmax_ce_grad(u, y)``, dL/du of the batch-mean cross-entropy of
-    softmax(u) for logits u (N, classes) and one-hot targets y, compared with
-    ``backprop.softmax_cross_entropy_grad`` (proved against Keras' loss in the tests)."""
-    def make(rng, N, classes, scale):
-        return Case((rng.normal(scale=scale, size=(N, classes)), np.eye(classes)[rng.integers(0, classes, N)]),
-                    f"N={N}, {classes} classes" + (", large logits (exp(u) overflows unless the largest "
-                                                    "logit is subtracted first)" if scale > 100 else ""))
-
-    cases = _random_cases([(1, 10, 1), (4, 10, 3), (32, 10, 2), (5, 3, 1), (3, 10, 500)], 7, make)
+def check_model_params(student) -> CheckResult:
+    """Exercise: ``model_params(W, H, M1, M2, units)``, the parameter count of the source's
+    stack (conv M1, conv M2, 2x2 max pool, dense units, dense 10) on W x W x 1 images with
+    H x H filters, compared with Keras' ``count_params()``."""
+    grid = [(28, 3, 32, 64, 128), (28, 5, 32, 64, 128), (29, 3, 16, 32, 64), (32, 3, 8, 16, 10),
+            (20, 7, 4, 8, 32), (31, 3, 1, 2, 5)]
+    cases = [Case(args, "W={}, H={}, M1={}, M2={}, units={}".format(*args)) for args in grid]
     mistakes = [
-        (lambda u, y: _softmax_ce_grad(u, y) * len(u),
-         "the loss is the mean over the batch: divide p - y by N"),
-        (lambda u, y: -_softmax_ce_grad(u, y), "the sign is reversed: the gradient is p - y, not y - p"),
-        (lambda u, y: _softmax_along(u, axis=0) - y,
-         "the softmax normalises each image's row (axis=-1), not each column"),
-        (lambda u, y: (_softmax_along(u, axis=0) - y) / len(u),
-         "the softmax normalises each image's row (axis=-1), not each column"),
-        (lambda u, y: _softmax_ce_grad(u, y) + y / len(u), "subtract the target: p - y"),
+        (lambda *a: _params_by_formula(*a, pooled=lambda side: side),
+         "the 2x2 pooling halves the side before Flatten: Dense(units) sees (W'/2)^2 * M2 values"),
+        (lambda *a: _params_by_formula(*a, pooled=lambda side: -(-side // 2)),
+         "MaxPooling2D drops an odd last row and column (padding='valid'): round the pooled side down"),
+        (lambda *a: _params_by_formula(*a, biases=False), "every Conv2D and Dense layer also has one bias per output"),
+        (lambda *a: _params_by_formula(*a, conv2_channels=1),
+         "each conv2 filter spans all M1 channels of conv1's output: H*H*M1 weights per filter"),
+        (lambda *a: _params_by_formula(*a, output=False), "the output layer Dense(10) has parameters too"),
     ]
-    return run_checker("softmax cross-entropy gradient", student, _softmax_ce_grad, cases, mistakes, atol=1e-9)
+    return run_checker("parameter count of a modified model", student, _source_like_model_params, cases, mistakes)
 
 
-def _max_pool_backward(z, du, size, stride):
-    from course_utils import backprop
-
-    return backprop.max_pool2d_backward(z, du, size, stride)
-
-
-def _pool_backward_by_window(z, du, size, stride, share, add=True):
-    """Loop over the windows; ``share(window, gradient)`` is what the window's pixels get.
-    The typical mistakes are variants of this loop."""
-    dz = np.zeros(z.shape)
-    for i in range(du.shape[0]):
-        for j in range(du.shape[1]):
-            rows, cols = slice(stride * i, stride * i + size), slice(stride * j, stride * j + size)
-            part = share(z[rows, cols], du[i, j])
-            dz[rows, cols] = dz[rows, cols] + part if add else part
-    return dz
+def _best_epoch(loss, val_loss):
+    val_loss = list(val_loss)
+    return val_loss.index(min(val_loss)) + 1
 
 
-def _first_maximum(window, gradient):
-    size, K = window.shape[0], window.shape[2]
-    p, q = np.divmod(window.reshape(size * size, K).argmax(axis=0), size)
-    part = np.zeros(window.shape)
-    part[p, q, np.arange(K)] = gradient
-    return part
-
-
-def check_max_pool_backward(student) -> CheckResult:
-    """Exercise: ``max_pool_backward(z, du, size, stride)``: dL/dz of ``max_pool2d(z, size,
-    stride)`` for z (W, W, K) and du (W', W', K), overlapping windows included, compared with
-    ``backprop.max_pool2d_backward`` (proved against tf.GradientTape)."""
-    def make(rng, W, K, size, stride, relu):
-        z = rng.normal(size=(W, W, K))
-        if relu:
-            z = np.maximum(z, 0)
-        W_out = (W - size) // stride + 1
-        return Case((z, rng.normal(size=(W_out, W_out, K)), size, stride),
-                    f"z {W}x{W}x{K}, size={size}, stride={stride}" + (", after a ReLU (windows of tied zeros)"
-                                                                        if relu else ""))
-
-    cases = _random_cases([(4, 1, 2, 2, False), (6, 3, 2, 2, False), (5, 2, 2, 2, False), (7, 2, 3, 2, False),
-                           (6, 4, 2, 2, True), (6, 2, 3, 1, False), (9, 1, 3, 3, False)], 8, make)
+def check_best_epoch(student) -> CheckResult:
+    """Exercise: ``best_epoch(loss, val_loss)``, from a history's per-epoch training and
+    validation losses: the epoch (counted from 1) with the lowest validation loss, the
+    earliest one if several tie. (Two lists, not the history dict: the grader passes
+    plain numbers and lists only.)"""
+    histories = [
+        ([0.30, 0.20, 0.15, 0.12, 0.10], [0.25, 0.18, 0.17, 0.19, 0.21], "validation loss lowest at epoch 3"),
+        ([0.5, 0.4, 0.3], [0.2, 0.3, 0.4], "lowest at the first epoch"),
+        ([0.9, 0.5, 0.3, 0.2], [0.6, 0.4, 0.4, 0.5], "a tie at epochs 2 and 3"),
+        ([1.0, 0.8, 0.6, 0.5, 0.45, 0.4], [0.9, 0.7, 0.65, 0.64, 0.66, 0.63], "lowest at the last epoch"),
+        ([0.2, 0.1, 0.05, 0.04], [0.12, 0.08, 0.09, 0.10], "training loss lowest at the last epoch"),
+        ([0.3, 0.2, 0.1, 0.12], [0.3, 0.25, 0.28, 0.3], "training loss lowest at epoch 3 of 4"),
+    ]
+    cases = [Case((loss, val_loss), words) for loss, val_loss, words in histories]
     mistakes = [
-        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: _first_maximum(w, g),
-                                                              add=False),
-         "where windows overlap (stride < size), a pixel collects the gradients of every window it won: "
-         "add them (+=), do not overwrite"),
-        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
-                                                              lambda w, g: np.ones(w.shape) * g / size ** 2),
-         "that spreads each gradient evenly (average pooling); max pooling sends it all to the window's maximum"),
-        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: np.ones(w.shape) * g),
-         "every pixel of the window got the gradient; only the pixel that won the window should"),
-        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
-                                                              lambda w, g: (w == w.max(axis=(0, 1))) * g),
-         "when several pixels tie for the maximum, only the first (in reading order) gets the gradient, "
-         "as in TensorFlow: use argmax"),
+        (lambda loss, val_loss: int(np.argmin(val_loss)),
+         "Keras numbers epochs from 1 (Epoch 1/20), a Python index from 0: add 1"),
+        (lambda loss, val_loss: int(np.argmin(loss)) + 1,
+         "the training loss keeps falling; choose by the validation loss"),
+        (lambda loss, val_loss: len(val_loss) - list(val_loss)[::-1].index(min(val_loss)),
+         "among equal losses take the earliest epoch: the same result with less training"),
+        (lambda loss, val_loss: len(val_loss), "the last epoch is not always the best one"),
     ]
-    return run_checker("max-pool backward", student, _max_pool_backward, cases, mistakes)
+    return run_checker("best epoch", student, _best_epoch, cases, mistakes)
 
 
-def _filter_gradient(x, du, H, s):
-    from course_utils import backprop
+# --- what it learned: scaling maps for display, the confusion matrix ----------------------
 
-    return backprop.conv2d_filter_gradient(x, du, H, stride=s)
-
-
-def _filter_gradient_no_step(x, du, H, s):
-    """The typical stride mistake: the pixels read side by side instead of s apart."""
-    W_out = du.shape[1]
-    dh = np.zeros((H, H, x.shape[3], du.shape[3]))
-    for p in range(H):
-        for q in range(H):
-            dh[p, q] = np.tensordot(x[:, p:p + W_out, q:q + W_out], du, axes=([0, 1, 2], [0, 1, 2]))
-    return dh
+def _minmax_maps(maps):
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    return np.divide(maps - low, span, out=np.zeros(maps.shape), where=span > 0)
 
 
-def check_filter_gradient(student) -> CheckResult:
-    """Exercise: ``filter_gradient(x, du, H, s)``: dL/dh (H, H, K, M) of ``conv2d(x, h, stride=s)``
-    (no padding) for x (N, W, W, K) and du (N, W', W', M), compared with
-    ``backprop.conv2d_filter_gradient`` (proved against tf.GradientTape)."""
-    def make(rng, N, W, K, H, M, s):
-        W_out = (W - H) // s + 1
-        return Case((rng.normal(size=(N, W, W, K)), rng.normal(size=(N, W_out, W_out, M)), H, s),
-                    f"x {N}x{W}x{W}x{K}, du {N}x{W_out}x{W_out}x{M}, H={H}, s={s}")
+def check_minmax(student) -> CheckResult:
+    """Exercise: ``minmax(maps)`` scales each map of ``maps`` (n, H, W) to [0, 1] by its own
+    minimum and maximum; a constant map becomes all zeros."""
+    def make(rng, n, side, kind):
+        maps = rng.normal(size=(n, side, side))
+        if kind == "relu":
+            maps = np.maximum(maps, 0) * rng.uniform(0.5, 5, size=(n, 1, 1))
+        if kind == "dead":
+            maps[1] = 0.0
+        if kind == "constant":
+            maps[0] = 2.5
+        words = {"plain": "maps with negative values", "relu": "ReLU maps of different sizes of values",
+                 "dead": "map 1 is all zeros (a dead channel)", "constant": "map 0 is constant (all 2.5)"}
+        return Case((maps,), f"{n} maps of {side}x{side}, {words[kind]}")
 
-    cases = _random_cases([(1, 4, 1, 2, 1, 1), (2, 5, 1, 3, 2, 1), (3, 7, 2, 3, 4, 2), (2, 9, 3, 2, 3, 3),
-                           (1, 8, 2, 3, 2, 2), (2, 6, 1, 3, 2, 3)], 9, make)
+    cases = _random_cases([(1, 4, "plain"), (3, 5, "relu"), (4, 6, "plain"), (3, 4, "dead"),
+                           (2, 3, "constant")], 5, make)
+
+    def global_scaling(maps):
+        return (maps - maps.min()) / (maps.max() - maps.min())
+
     mistakes = [
-        (lambda x, du, H, s: _filter_gradient(x, du, H, s)[::-1, ::-1],
-         "your gradient is flipped: dh[p, q] collects x[s*i + p, s*j + q] * du[i, j]"),
-        (lambda x, du, H, s: _filter_gradient(x[:1], du[:1], H, s),
-         "only the first image counts: sum over every image of the batch"),
-        (lambda x, du, H, s: _filter_gradient(x, du, H, s) / len(x),
-         "sum over the batch; do not average (any 1/N is already inside du)"),
-        (_filter_gradient_no_step,
-         "with stride s the pixels that h[p, q] multiplied are s apart: x[:, p : p + s*W' : s]"),
+        (global_scaling, "scale each map by its own minimum and maximum (axis=(1, 2), keepdims=True), "
+                         "not by those of all maps together"),
+        (lambda maps: np.divide(maps, maps.max(axis=(1, 2), keepdims=True), out=np.zeros(maps.shape),
+                                where=maps.max(axis=(1, 2), keepdims=True) != 0),
+         "subtract each map's minimum first: maps with negative values do not start at 0"),
     ]
-    return run_checker("filter gradient", student, _filter_gradient, cases, mistakes)
+    return run_checker("min-max scaling", student, _minmax_maps, cases, mistakes)
 
 
-def _least_squares_filter(x, u, H):
-    """The H x H filter that maps images x (N, W, W) to outputs u (N, W', W'), by least squares."""
-    rows = ops.im2col(x[..., np.newaxis], H).T                      # one window per row
-    h, *_ = np.linalg.lstsq(rows, u.reshape(-1), rcond=None)
-    return h.reshape(H, H)
+def _confusion(y_true, y_pred, num_classes=10):
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return matrix
 
 
-def check_fit_filter(student) -> CheckResult:
-    """Exercise: ``fit_filter(x, u, H)`` recovers the H x H filter h with u = conv2d(x, h)
-    (stride 1, no padding) from images x (N, W, W) and outputs u (N, W', W'), to 1e-3;
-    the reference solves the least-squares problem directly."""
-    edge = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+def check_confusion_matrix(student) -> CheckResult:
+    """Exercise: ``confusion_matrix(y_true, y_pred, num_classes=10)`` counts C[t, p], the
+    images of true class t predicted as p."""
+    def make(rng, n, classes, spread):
+        y_true = rng.integers(0, classes, size=n)
+        y_pred = np.where(rng.random(n) < spread, rng.integers(0, classes, size=n), y_true)
+        return Case((y_true, y_pred, classes), f"{n} labels, {classes} classes")
 
-    def make(rng, N, W, H, name):
-        x = rng.normal(size=(N, W, W))
-        h = edge if name == "edge" else rng.normal(size=(H, H))
-        u = ops.conv2d(x[..., None], h[:, :, None, None])[..., 0]
-        return Case((x, u, H), f"{N} images {W}x{W}, " + ("the vertical-edge filter" if name == "edge"
-                                                            else f"a random {H}x{H} filter"))
+    cases = [Case((np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]), 3), "4 labels, 3 classes, one mistake")]
+    cases += _random_cases([(20, 3, 0.5), (200, 10, 0.2), (50, 4, 0.9)], 6, make)
+    cases.append(Case((np.array([3, 3, 3]), np.array([1, 1, 1]), 5), "3 labels, 5 classes, classes 0, 2, 4 absent"))
 
-    cases = _random_cases([(4, 8, 3, "edge"), (3, 10, 2, "random"), (4, 9, 3, "random"), (2, 12, 4, "random"),
-                           (6, 6, 1, "random")], 10, make)
+    def assigned_not_counted(y_true, y_pred, num_classes=10):
+        matrix = np.zeros((num_classes, num_classes), dtype=int)
+        matrix[y_true, y_pred] += 1
+        return matrix
+
     mistakes = [
-        (lambda x, u, H: _least_squares_filter(x, u, H)[::-1, ::-1],
-         "the filter is flipped: Keras' conv2d (and the outputs u) use the cross-correlation"),
-        (lambda x, u, H: np.zeros((H, H)), "the filter never moved from zero: check the update and the step size"),
+        (assigned_not_counted, "matrix[y_true, y_pred] += 1 adds 1 once per distinct (t, p) pair, however often "
+                               "it occurs; count with np.add.at(matrix, (y_true, y_pred), 1) or a loop"),
+        (lambda y_true, y_pred, num_classes=10: _confusion(y_pred, y_true, num_classes),
+         "rows are the true labels, columns the predictions: C[t, p], not C[p, t]"),
+        (lambda y_true, y_pred, num_classes=10: _confusion(y_true, y_pred, num_classes)
+         / np.maximum(_confusion(y_true, y_pred, num_classes).sum(axis=1, keepdims=True), 1),
+         "count images, do not divide by the row sums"),
     ]
-    return run_checker("fitting a filter", student, _least_squares_filter, cases, mistakes, atol=1e-3,
-                       time_limit=20)
+    return run_checker("confusion matrix", student, _confusion, cases, mistakes)
 
 
 # --- the exercises that ask for code: label -> (function name the student defines, checker)
@@ -551,10 +532,10 @@ EXERCISES = {
     "ex-avg-pool": ("my_avg_pool", check_avg_pool),
     "ex-col2im": ("my_input_gradient", check_conv2d_input_gradient),
     "ex-receptive-field": ("my_receptive_field", check_receptive_field),
-    "ex-softmax-ce-grad": ("my_softmax_ce_grad", check_softmax_ce_grad),
-    "ex-max-pool-backward": ("my_max_pool_backward", check_max_pool_backward),
-    "ex-filter-gradient": ("my_filter_gradient", check_filter_gradient),
-    "ex-fit-filter": ("my_fit_filter", check_fit_filter),
+    "ex-model-params": ("my_model_params", check_model_params),
+    "ex-best-epoch": ("my_best_epoch", check_best_epoch),
+    "ex-minmax": ("my_minmax", check_minmax),
+    "ex-confusion": ("my_confusion_matrix", check_confusion_matrix),
 }
 
 

@@ -27,7 +27,7 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 TRAIN_ENV_VAR = "CNN_COURSE_TRAIN"
 CACHE_ENV_VAR = "CNN_COURSE_CACHE"
 
-# The source's schedule: Adadelta with Keras 2's default learning rate of 1.0.
+# The source's schedule: Adadelta with standalone Keras 2's default learning rate of 1.0.
 SOURCE_CONFIG = TrainingConfig(architecture="source_cnn", epochs=20, batch_size=128,
                                validation_split=0.1, learning_rate=1.0, seed=2017)
 MLP_CONFIG = TrainingConfig(architecture="mlp", epochs=20, batch_size=128,
@@ -39,8 +39,11 @@ SMALL_CONFIG = TrainingConfig(architecture="small_cnn", epochs=20, batch_size=12
 def build_source_cnn(learning_rate: float = 1.0, compiled: bool = True) -> keras.Sequential:
     """The source's CNN, compiled with Adadelta as in the source.
 
-    Keras 2 gave ``Adadelta()`` a learning rate of 1.0; Keras 3 gives it 0.001, so the
-    rate is passed explicitly. ``compiled=False`` returns the bare architecture.
+    The source wrote ``Adadelta()`` in standalone Keras 2, whose default learning rate
+    was 1.0; ``tf.keras`` has defaulted to 0.001 since TensorFlow 2.0, and Keras 3 kept
+    0.001, so the rate is passed explicitly. ``compiled=False`` returns the bare
+    architecture. Chapter 6 writes the same stack out as a ``keras.Sequential([...])``
+    cell; ``tests/test_models.py`` keeps the two identical, layer for layer.
 
     Examples
     --------
@@ -117,7 +120,12 @@ BUILDERS = {"source_cnn": build_source_cnn, "mlp": build_mlp, "small_cnn": build
 
 
 def compile_model(model, learning_rate: float = 1.0):
-    """Compile as the source: categorical cross-entropy, Adadelta, accuracy."""
+    """Compile as the source: categorical cross-entropy, Adadelta, accuracy.
+
+    ``learning_rate`` defaults to 1.0, the default of ``Adadelta()`` in standalone
+    Keras 2, which the source used; ``tf.keras`` (since TensorFlow 2.0) and Keras 3
+    default to 0.001, with which this network barely learns in a few epochs.
+    """
     model.compile(loss="categorical_crossentropy",
                   optimizer=keras.optimizers.Adadelta(learning_rate=learning_rate),
                   metrics=["accuracy"])

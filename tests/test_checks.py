@@ -133,144 +133,106 @@ def test_integer_answer_of_wrong_type():
     assert not result.passed and "expected the integer 26" in result.message
 
 
-# --- "how the network learns" exercises: loops written here, independent of course_utils.backprop
+# --- training and "what it learned" exercises: correct answers pass, typical mistakes are named
 
-def softmax_ce_grad_loop(u, y):
-    grad = np.zeros(u.shape)
-    for n in range(len(u)):
-        e = np.exp(u[n] - max(u[n]))
-        grad[n] = (e / e.sum() - y[n]) / len(u)
-    return grad
+def model_params_by_hand(W, H, M1, M2, units):
+    side = (W - 2 * (H - 1)) // 2
+    return (H * H + 1) * M1 + (H * H * M1 + 1) * M2 + (side * side * M2 + 1) * units + (units + 1) * 10
 
 
-def max_pool_backward_loop(z, du, size, stride):
-    dz = np.zeros(z.shape)
-    for i in range(du.shape[0]):
-        for j in range(du.shape[1]):
-            for k in range(z.shape[2]):
-                window = z[stride * i:stride * i + size, stride * j:stride * j + size, k]
-                p, q = divmod(int(np.argmax(window)), size)      # first maximum in reading order
-                dz[stride * i + p, stride * j + q, k] += du[i, j, k]
-    return dz
+def best_epoch_loop(loss, val_loss):
+    best = 0
+    for epoch in range(1, len(val_loss)):
+        if val_loss[epoch] < val_loss[best]:
+            best = epoch
+    return best + 1
 
 
-def filter_gradient_loop(x, du, H, s):
-    """With s=1 on a strided layer's du, the typical mistake: pixels side by side, not s apart."""
-    N, W_out, M, K = du.shape[0], du.shape[1], du.shape[3], x.shape[3]
-    dh = np.zeros((H, H, K, M))
-    for p in range(H):
-        for q in range(H):
-            for k in range(K):
-                for m in range(M):
-                    for i in range(W_out):
-                        for j in range(W_out):
-                            dh[p, q, k, m] += np.sum(x[:, s * i + p, s * j + q, k] * du[:, i, j, m])
-    return dh
+def minmax_loop(maps):
+    out = np.zeros(maps.shape)
+    for n, m in enumerate(maps):
+        if m.max() > m.min():
+            out[n] = (m - m.min()) / (m.max() - m.min())
+    return out
 
 
-def fit_filter_by_descent(x, u, H, steps=400):
-    """Gradient descent on L = mean((conv(x, h) - u)^2) / 2, with plain loops for the convolution."""
-    W_out = u.shape[1]
-    h = np.zeros((H, H))
-    rate = 1 / (H * H * np.mean(x ** 2))
-    for _ in range(steps):
-        out = sum(x[:, p:p + W_out, q:q + W_out] * h[p, q] for p in range(H) for q in range(H))
-        residual = (out - u) / u.size
-        h -= rate * np.array([[np.sum(x[:, p:p + W_out, q:q + W_out] * residual) for q in range(H)]
-                              for p in range(H)])
-    return h
+def confusion_loop(y_true, y_pred, num_classes=10):
+    matrix = np.zeros((num_classes, num_classes), dtype=int)
+    for t, p in zip(y_true, y_pred):
+        matrix[t, p] += 1
+    return matrix
 
 
-CORRECT_BACKPROP = {
-    checks.check_softmax_ce_grad: softmax_ce_grad_loop,
-    checks.check_max_pool_backward: max_pool_backward_loop,
-    checks.check_filter_gradient: filter_gradient_loop,
-    checks.check_fit_filter: fit_filter_by_descent,
+def confusion_assigned(y_true, y_pred, num_classes=10):
+    matrix = np.zeros((num_classes, num_classes), dtype=int)
+    matrix[y_true, y_pred] += 1
+    return matrix
+
+
+CORRECT_MORE = {
+    checks.check_model_params: model_params_by_hand,
+    checks.check_best_epoch: best_epoch_loop,
+    checks.check_minmax: minmax_loop,
+    checks.check_confusion_matrix: confusion_loop,
 }
 
 
-@pytest.mark.parametrize("checker", list(CORRECT_BACKPROP), ids=lambda c: c.__name__)
-def test_backprop_checkers_accept_a_correct_answer(checker):
-    result = checker(CORRECT_BACKPROP[checker])
+@pytest.mark.parametrize("checker", list(CORRECT_MORE), ids=lambda c: c.__name__)
+def test_more_checkers_accept_a_correct_answer(checker):
+    result = checker(CORRECT_MORE[checker])
     assert result.passed, result.message
     assert result.cases_passed == result.cases_total >= 5
 
 
-def spread_evenly(z, du, size, stride):
-    dz = np.zeros(z.shape)
-    for i in range(du.shape[0]):
-        for j in range(du.shape[1]):
-            dz[stride * i:stride * i + size, stride * j:stride * j + size] += du[i, j] / size ** 2
-    return dz
+def test_model_params_reference_is_keras():
+    """The checker's reference is Keras' own count; the source's sizes give the source's model."""
+    assert checks._source_like_model_params(28, 3, 32, 64, 128) == 1_199_882
 
 
-def every_tie(z, du, size, stride):
-    dz = np.zeros(z.shape)
-    for i in range(du.shape[0]):
-        for j in range(du.shape[1]):
-            window = z[stride * i:stride * i + size, stride * j:stride * j + size]
-            dz[stride * i:stride * i + size, stride * j:stride * j + size] += (
-                (window == window.max(axis=(0, 1))) * du[i, j])
-    return dz
-
-
-def overwritten(z, du, size, stride):
-    dz = np.zeros(z.shape)
-    for i in range(du.shape[0]):
-        for j in range(du.shape[1]):
-            part = np.zeros((size, size, z.shape[2]))
-            for k in range(z.shape[2]):
-                p, q = divmod(int(np.argmax(z[stride * i:stride * i + size, stride * j:stride * j + size, k])), size)
-                part[p, q, k] = du[i, j, k]
-            dz[stride * i:stride * i + size, stride * j:stride * j + size] = part
-    return dz
-
-
-WRONG_BACKPROP = [  # (checker, wrong answer, words the verdict must contain)
-    (checks.check_softmax_ce_grad, lambda u, y: softmax_ce_grad_loop(u, y) * len(u), "divide p - y by N"),
-    (checks.check_softmax_ce_grad, lambda u, y: -softmax_ce_grad_loop(u, y), "sign is reversed"),
-    (checks.check_softmax_ce_grad, lambda u, y: (np.exp(u - u.max(axis=0)) / np.exp(u - u.max(axis=0)).sum(axis=0) - y) / len(u),
-     "axis=-1"),
-    (checks.check_softmax_ce_grad, lambda u, y: (np.exp(u) / np.exp(u).sum(axis=1, keepdims=True) - y) / len(u),
-     "NaN"),
-    (checks.check_softmax_ce_grad, lambda u, y: softmax_ce_grad_loop(u, y) + y / len(u), "p - y"),
-    (checks.check_max_pool_backward, spread_evenly, "average pooling"),
-    (checks.check_max_pool_backward, lambda z, du, size, s: spread_evenly(z, du, size, s) * size ** 2,
-     "only the pixel"),
-    (checks.check_max_pool_backward, every_tie, "tie"),
-    (checks.check_max_pool_backward, overwritten, "add them (+=)"),
-    (checks.check_max_pool_backward, lambda z, du, size, s: max_pool_backward_loop(z, du, size, s)[:-1], "shape"),
-    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, s)[::-1, ::-1], "flipped"),
-    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x[:1], du[:1], H, s), "every image"),
-    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, s) / len(x),
-     "do not average"),
-    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, 1), "s apart"),
-    (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H)[::-1, ::-1], "flipped"),
-    (checks.check_fit_filter, lambda x, u, H: np.zeros((H, H)), "never moved"),
-    (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H, steps=3), "values differ"),
+WRONG_MORE = [  # (checker, wrong answer, words the verdict must contain)
+    (checks.check_model_params, lambda W, H, M1, M2, u: model_params_by_hand(W, H, M1, M2, u) - u, "expected"),
+    (checks.check_model_params,
+     lambda W, H, M1, M2, u: (H * H + 1) * M1 + (H * H * M1 + 1) * M2 + ((W - 2 * H + 2) ** 2 * M2 + 1) * u
+     + (u + 1) * 10, "halves the side"),
+    (checks.check_model_params,
+     lambda W, H, M1, M2, u: (H * H + 1) * M1 + (H * H * M1 + 1) * M2 + ((-(-(W - 2 * H + 2) // 2)) ** 2 * M2 + 1) * u
+     + (u + 1) * 10, "round the pooled side down"),
+    (checks.check_model_params,
+     lambda W, H, M1, M2, u: H * H * M1 + H * H * M1 * M2 + ((W - 2 * H + 2) // 2) ** 2 * M2 * u + u * 10,
+     "one bias per output"),
+    (checks.check_model_params,
+     lambda W, H, M1, M2, u: model_params_by_hand(W, H, M1, M2, u) - (u + 1) * 10, "output layer"),
+    (checks.check_model_params,
+     lambda W, H, M1, M2, u: model_params_by_hand(W, H, M1, M2, u) - H * H * (M1 - 1) * M2, "all M1 channels"),
+    (checks.check_best_epoch, lambda loss, val_loss: best_epoch_loop(loss, val_loss) - 1, "add 1"),
+    (checks.check_best_epoch, lambda loss, val_loss: best_epoch_loop(val_loss, loss), "validation loss"),
+    (checks.check_best_epoch, lambda loss, val_loss: len(val_loss) - int(np.argmin(val_loss[::-1])), "earliest"),
+    (checks.check_best_epoch, lambda loss, val_loss: len(val_loss), "not always the best"),
+    (checks.check_minmax, lambda maps: (maps - maps.min()) / (maps.max() - maps.min()), "its own minimum"),
+    (checks.check_minmax, lambda maps: np.nan_to_num(maps / maps.max(axis=(1, 2), keepdims=True)),
+     "subtract each map's minimum"),
+    (checks.check_minmax, lambda maps: (maps - maps.min(axis=(1, 2), keepdims=True))
+     / (maps.max(axis=(1, 2), keepdims=True) - maps.min(axis=(1, 2), keepdims=True)), "NaN"),
+    (checks.check_confusion_matrix, confusion_assigned, "np.add.at"),
+    (checks.check_confusion_matrix, lambda t, p, n=10: confusion_loop(p, t, n), "C[t, p], not C[p, t]"),
+    (checks.check_confusion_matrix,
+     lambda t, p, n=10: confusion_loop(t, p, n) / np.maximum(confusion_loop(t, p, n).sum(axis=1, keepdims=True), 1),
+     "row sums"),
 ]
 
 
-@pytest.mark.parametrize("checker, answer, words", WRONG_BACKPROP)
-def test_backprop_checkers_name_the_mistake(checker, answer, words):
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+@pytest.mark.parametrize("checker, answer, words", WRONG_MORE)
+def test_more_checkers_name_the_mistake(checker, answer, words):
+    with np.errstate(divide="ignore", invalid="ignore"):
         result = checker(answer)
     assert not result.passed
     assert result.message.startswith("Not yet") and " case " in result.message
     assert words in result.message, result.message
 
 
-def test_backprop_reference_fits_the_filter_exactly():
-    """The fit-filter checker's least-squares reference recovers a known filter."""
-    rng = np.random.default_rng(0)
-    x, h = rng.normal(size=(3, 9, 9)), rng.normal(size=(3, 3))
-    u = sum(x[:, p:p + 7, q:q + 7] * h[p, q] for p in range(3) for q in range(3))
-    np.testing.assert_allclose(checks._least_squares_filter(x, u, 3), h, atol=1e-10)
-
-
-def test_backprop_exercises_are_registered():
-    for label, name, checker in [("ex-softmax-ce-grad", "my_softmax_ce_grad", checks.check_softmax_ce_grad),
-                                 ("ex-max-pool-backward", "my_max_pool_backward", checks.check_max_pool_backward),
-                                 ("ex-filter-gradient", "my_filter_gradient", checks.check_filter_gradient),
-                                 ("ex-fit-filter", "my_fit_filter", checks.check_fit_filter)]:
+def test_new_exercises_are_registered():
+    for label, name, checker in [("ex-model-params", "my_model_params", checks.check_model_params),
+                                 ("ex-best-epoch", "my_best_epoch", checks.check_best_epoch),
+                                 ("ex-minmax", "my_minmax", checks.check_minmax),
+                                 ("ex-confusion", "my_confusion_matrix", checks.check_confusion_matrix)]:
         assert checks.EXERCISES[label] == (name, checker)

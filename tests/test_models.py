@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,72 @@ def test_interrupted_save_leaves_no_run(tmp_path, monkeypatch):
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="config.architecture"):
         trained_model(dataclasses.replace(SOURCE_CONFIG, architecture="resnet"), train=False)
+
+
+# --- the training chapter's own Keras code is the package's model -------------------------
+
+CHAPTER = Path(__file__).resolve().parents[1] / "book" / "06_training.md"
+
+
+def chapter_cell(tag: str, chapter: Path = CHAPTER) -> str:
+    """The source of the one code cell of ``chapter`` tagged ``tag``."""
+    import jupytext
+
+    cells = [cell for cell in jupytext.read(chapter).cells
+             if cell.cell_type == "code" and tag in cell.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{chapter.name}: expected one code cell tagged {tag!r}, found {len(cells)}"
+    return cells[0].source
+
+
+def run_chapter_cells(*sources: str) -> dict:
+    """Execute chapter cells in a namespace with the chapter's imports; returns the namespace."""
+    import keras
+    from keras import layers
+
+    namespace = {"keras": keras, "layers": layers, "np": np}
+    for source in sources:
+        exec(compile(source, str(CHAPTER), "exec"), namespace)
+    return namespace
+
+
+def differences(page_model, package_model) -> list[str]:
+    """What differs between two models, layer by layer: configuration, parameters, input."""
+    found = []
+    if len(page_model.layers) != len(package_model.layers):
+        found.append(f"{len(page_model.layers)} layers on the page, {len(package_model.layers)} in the package")
+    for ours, theirs in zip(page_model.layers, package_model.layers):
+        if ours.get_config() != theirs.get_config():
+            changed = {k for k in ours.get_config().keys() | theirs.get_config().keys()
+                       if ours.get_config().get(k) != theirs.get_config().get(k)}
+            found.append(f"layer {ours.name}: {sorted(changed)} differ")
+    if page_model.count_params() != package_model.count_params():
+        found.append(f"{page_model.count_params()} parameters on the page, {package_model.count_params()} in the package")
+    if tuple(page_model.inputs[0].shape) != tuple(package_model.inputs[0].shape):
+        found.append("input shapes differ")
+    return found
+
+
+def test_chapter_model_is_build_source_cnn():
+    namespace = run_chapter_cells(chapter_cell("source-model"), chapter_cell("source-compile"))
+    page = namespace["model"]
+    assert differences(page, build_source_cnn(compiled=False)) == []
+    assert page.count_params() == 1_199_882
+    rates = [layer.rate for layer in page.layers if type(layer).__name__ == "Dropout"]
+    assert rates == [0.25, 0.5]
+    # compiled as compile_model compiles: the same loss, optimizer and learning rate
+    package = build_source_cnn()
+    assert page.loss == package.loss == "categorical_crossentropy"
+    assert type(page.optimizer) is type(package.optimizer)
+    assert float(page.optimizer.learning_rate) == float(package.optimizer.learning_rate) == 1.0
+
+
+def test_a_drifted_chapter_model_is_caught():
+    """The comparison above must fail when the page's model changes (planted drift)."""
+    source = chapter_cell("source-model")
+    assert "layers.Dropout(0.5" in source
+    namespace = run_chapter_cells(source.replace("layers.Dropout(0.5", "layers.Dropout(0.4"))
+    found = differences(namespace["model"], build_source_cnn(compiled=False))
+    assert found and "dropout2" in found[0], found
+    namespace = run_chapter_cells(source.replace("Dense(128", "Dense(100"))
+    found = differences(namespace["model"], build_source_cnn(compiled=False))
+    assert any("parameters" in item for item in found), found
