@@ -263,6 +263,16 @@ def _sweep_line(result: dict) -> str:
             f"{statistics.median(result['epoch_seconds']):.1f} s/epoch")
 
 
+def sweep_todo(results_dir: Path, names=None, seeds=None, schedule=None) -> tuple[list, list]:
+    """The sweep's planned (variant, seed) pairs, and those of them not stored yet in ``results_dir``."""
+    from course_utils import sweep
+
+    schedule = schedule or sweep.SCHEDULE
+    planned = sweep.planned_runs(names, seeds)
+    return planned, [(name, seed) for name, seed in planned if not sweep.is_done(
+        sweep.result_path(results_dir, name, seed), sweep.VARIANTS[name], seed, schedule)]
+
+
 def run_sweep(client, results_dir: Path, names=None, seeds=None, schedule=None, data=None,
               log=print) -> list[Path]:
     """:func:`course_utils.sweep.run_sweep` on the cluster: same files, same skipping of stored runs.
@@ -274,9 +284,7 @@ def run_sweep(client, results_dir: Path, names=None, seeds=None, schedule=None, 
     from course_utils import sweep
 
     schedule = schedule or sweep.SCHEDULE
-    planned = sweep.planned_runs(names, seeds)
-    todo = [(name, seed) for name, seed in planned
-            if not sweep.is_done(sweep.result_path(results_dir, name, seed), sweep.VARIANTS[name], seed, schedule)]
+    planned, todo = sweep_todo(results_dir, names, seeds, schedule)
     log(f"{len(planned) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
     if not todo:
         return []
@@ -331,6 +339,14 @@ def grade_task(student: str, notebook: bytes, chapters: dict, options, requested
     return dataclasses.asdict(grade)
 
 
+def _warm_up(labels) -> None:
+    """Runs on every worker: start importing what the checkers of ``labels`` need (TensorFlow)."""
+    from course_utils import grading
+
+    if hasattr(grading, "warm_up"):
+        grading.warm_up(labels)
+
+
 def _grade_of(value: dict):
     from course_utils import grading
 
@@ -349,7 +365,10 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
     """
     from course_utils import grading
 
+    from course_utils.checks import EXERCISES
+
     check_workers(client, tools=SANDBOX_TOOLS if options.sandboxed else ())
+    client.run(_warm_up, list(requested or EXERCISES))
     grades, tasks = {}, []
     for path in paths:
         student = path.relative_to(root).as_posix()

@@ -55,6 +55,10 @@ def main(argv: list[str]) -> int:
     print(f"Schedule: {sweep.SCHEDULE}", flush=True)
     start = time.perf_counter()
     log = lambda line: print(line, flush=True)  # noqa: E731
+    planned, todo = cluster.sweep_todo(args.results, args.only, args.seeds)
+    if not todo:   # nothing to train: no cluster to start
+        print(f"{len(planned)} runs already stored in {args.results}; 0 to train")
+        return 0
     try:
         with cluster.connect(args.scheduler, args.workers, log=log) as client:
             cluster.run_sweep(client, args.results, args.only, args.seeds, log=log)
