@@ -520,6 +520,172 @@ def check_confusion_matrix(student) -> CheckResult:
     return run_checker("confusion matrix", student, _confusion, cases, mistakes)
 
 
+# --- how the network learns: gradients of the loss, of pooling and of the filters ----------
+
+def _softmax_ce_grad(u, y):
+    from course_utils import backprop
+
+    return backprop.softmax_cross_entropy_grad(backprop.softmax(u), y)
+
+
+def _softmax_along(u, axis):
+    e = np.exp(u - u.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def check_softmax_ce_grad(student) -> CheckResult:
+    """Exercise: ``softmax_ce_grad(u, y)``, dL/du of the batch-mean cross-entropy of
+    softmax(u) for logits u (N, classes) and one-hot targets y, compared with
+    ``backprop.softmax_cross_entropy_grad`` (proved against Keras' loss in the tests)."""
+    def make(rng, N, classes, scale):
+        return Case((rng.normal(scale=scale, size=(N, classes)), np.eye(classes)[rng.integers(0, classes, N)]),
+                    f"N={N}, {classes} classes" + (", large logits (exp(u) overflows unless the largest "
+                                                    "logit is subtracted first)" if scale > 100 else ""))
+
+    cases = _random_cases([(1, 10, 1), (4, 10, 3), (32, 10, 2), (5, 3, 1), (3, 10, 500)], 7, make)
+    mistakes = [
+        (lambda u, y: _softmax_ce_grad(u, y) * len(u),
+         "the loss is the mean over the batch: divide p - y by N"),
+        (lambda u, y: -_softmax_ce_grad(u, y), "the sign is reversed: the gradient is p - y, not y - p"),
+        (lambda u, y: _softmax_along(u, axis=0) - y,
+         "the softmax normalises each image's row (axis=-1), not each column"),
+        (lambda u, y: (_softmax_along(u, axis=0) - y) / len(u),
+         "the softmax normalises each image's row (axis=-1), not each column"),
+        (lambda u, y: _softmax_ce_grad(u, y) + y / len(u), "subtract the target: p - y"),
+    ]
+    return run_checker("softmax cross-entropy gradient", student, _softmax_ce_grad, cases, mistakes, atol=1e-9)
+
+
+def _max_pool_backward(z, du, size, stride):
+    from course_utils import backprop
+
+    return backprop.max_pool2d_backward(z, du, size, stride)
+
+
+def _pool_backward_by_window(z, du, size, stride, share, add=True):
+    """Loop over the windows; ``share(window, gradient)`` is what the window's pixels get.
+    The typical mistakes are variants of this loop."""
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            rows, cols = slice(stride * i, stride * i + size), slice(stride * j, stride * j + size)
+            part = share(z[rows, cols], du[i, j])
+            dz[rows, cols] = dz[rows, cols] + part if add else part
+    return dz
+
+
+def _first_maximum(window, gradient):
+    size, K = window.shape[0], window.shape[2]
+    p, q = np.divmod(window.reshape(size * size, K).argmax(axis=0), size)
+    part = np.zeros(window.shape)
+    part[p, q, np.arange(K)] = gradient
+    return part
+
+
+def check_max_pool_backward(student) -> CheckResult:
+    """Exercise: ``max_pool_backward(z, du, size, stride)``: dL/dz of ``max_pool2d(z, size,
+    stride)`` for z (W, W, K) and du (W', W', K), overlapping windows included, compared with
+    ``backprop.max_pool2d_backward`` (proved against tf.GradientTape)."""
+    def make(rng, W, K, size, stride, relu):
+        z = rng.normal(size=(W, W, K))
+        if relu:
+            z = np.maximum(z, 0)
+        W_out = (W - size) // stride + 1
+        return Case((z, rng.normal(size=(W_out, W_out, K)), size, stride),
+                    f"z {W}x{W}x{K}, size={size}, stride={stride}" + (", after a ReLU (windows of tied zeros)"
+                                                                        if relu else ""))
+
+    cases = _random_cases([(4, 1, 2, 2, False), (6, 3, 2, 2, False), (5, 2, 2, 2, False), (7, 2, 3, 2, False),
+                           (6, 4, 2, 2, True), (6, 2, 3, 1, False), (9, 1, 3, 3, False)], 8, make)
+    mistakes = [
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: _first_maximum(w, g),
+                                                              add=False),
+         "where windows overlap (stride < size), a pixel collects the gradients of every window it won: "
+         "add them (+=), do not overwrite"),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
+                                                              lambda w, g: np.ones(w.shape) * g / size ** 2),
+         "that spreads each gradient evenly (average pooling); max pooling sends it all to the window's maximum"),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: np.ones(w.shape) * g),
+         "every pixel of the window got the gradient; only the pixel that won the window should"),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
+                                                              lambda w, g: (w == w.max(axis=(0, 1))) * g),
+         "when several pixels tie for the maximum, only the first (in reading order) gets the gradient, "
+         "as in TensorFlow: use argmax"),
+    ]
+    return run_checker("max-pool backward", student, _max_pool_backward, cases, mistakes)
+
+
+def _filter_gradient(x, du, H, s):
+    from course_utils import backprop
+
+    return backprop.conv2d_filter_gradient(x, du, H, stride=s)
+
+
+def _filter_gradient_no_step(x, du, H, s):
+    """The typical stride mistake: the pixels read side by side instead of s apart."""
+    W_out = du.shape[1]
+    dh = np.zeros((H, H, x.shape[3], du.shape[3]))
+    for p in range(H):
+        for q in range(H):
+            dh[p, q] = np.tensordot(x[:, p:p + W_out, q:q + W_out], du, axes=([0, 1, 2], [0, 1, 2]))
+    return dh
+
+
+def check_filter_gradient(student) -> CheckResult:
+    """Exercise: ``filter_gradient(x, du, H, s)``: dL/dh (H, H, K, M) of ``conv2d(x, h, stride=s)``
+    (no padding) for x (N, W, W, K) and du (N, W', W', M), compared with
+    ``backprop.conv2d_filter_gradient`` (proved against tf.GradientTape)."""
+    def make(rng, N, W, K, H, M, s):
+        W_out = (W - H) // s + 1
+        return Case((rng.normal(size=(N, W, W, K)), rng.normal(size=(N, W_out, W_out, M)), H, s),
+                    f"x {N}x{W}x{W}x{K}, du {N}x{W_out}x{W_out}x{M}, H={H}, s={s}")
+
+    cases = _random_cases([(1, 4, 1, 2, 1, 1), (2, 5, 1, 3, 2, 1), (3, 7, 2, 3, 4, 2), (2, 9, 3, 2, 3, 3),
+                           (1, 8, 2, 3, 2, 2), (2, 6, 1, 3, 2, 3)], 9, make)
+    mistakes = [
+        (lambda x, du, H, s: _filter_gradient(x, du, H, s)[::-1, ::-1],
+         "your gradient is flipped: dh[p, q] collects x[s*i + p, s*j + q] * du[i, j]"),
+        (lambda x, du, H, s: _filter_gradient(x[:1], du[:1], H, s),
+         "only the first image counts: sum over every image of the batch"),
+        (lambda x, du, H, s: _filter_gradient(x, du, H, s) / len(x),
+         "sum over the batch; do not average (any 1/N is already inside du)"),
+        (_filter_gradient_no_step,
+         "with stride s the pixels that h[p, q] multiplied are s apart: x[:, p : p + s*W' : s]"),
+    ]
+    return run_checker("filter gradient", student, _filter_gradient, cases, mistakes)
+
+
+def _least_squares_filter(x, u, H):
+    """The H x H filter that maps images x (N, W, W) to outputs u (N, W', W'), by least squares."""
+    rows = ops.im2col(x[..., np.newaxis], H).T                      # one window per row
+    h, *_ = np.linalg.lstsq(rows, u.reshape(-1), rcond=None)
+    return h.reshape(H, H)
+
+
+def check_fit_filter(student) -> CheckResult:
+    """Exercise: ``fit_filter(x, u, H)`` recovers the H x H filter h with u = conv2d(x, h)
+    (stride 1, no padding) from images x (N, W, W) and outputs u (N, W', W'), to 1e-3;
+    the reference solves the least-squares problem directly."""
+    edge = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+
+    def make(rng, N, W, H, name):
+        x = rng.normal(size=(N, W, W))
+        h = edge if name == "edge" else rng.normal(size=(H, H))
+        u = ops.conv2d(x[..., None], h[:, :, None, None])[..., 0]
+        return Case((x, u, H), f"{N} images {W}x{W}, " + ("the vertical-edge filter" if name == "edge"
+                                                            else f"a random {H}x{H} filter"))
+
+    cases = _random_cases([(4, 8, 3, "edge"), (3, 10, 2, "random"), (4, 9, 3, "random"), (2, 12, 4, "random"),
+                           (6, 6, 1, "random")], 10, make)
+    mistakes = [
+        (lambda x, u, H: _least_squares_filter(x, u, H)[::-1, ::-1],
+         "the filter is flipped: Keras' conv2d (and the outputs u) use the cross-correlation"),
+        (lambda x, u, H: np.zeros((H, H)), "the filter never moved from zero: check the update and the step size"),
+    ]
+    return run_checker("fitting a filter", student, _least_squares_filter, cases, mistakes, atol=1e-3,
+                       time_limit=20)
+
+
 # --- the exercises that ask for code: label -> (function name the student defines, checker)
 
 EXERCISES = {
@@ -536,6 +702,10 @@ EXERCISES = {
     "ex-best-epoch": ("my_best_epoch", check_best_epoch),
     "ex-minmax": ("my_minmax", check_minmax),
     "ex-confusion": ("my_confusion_matrix", check_confusion_matrix),
+    "ex-softmax-ce-grad": ("my_softmax_ce_grad", check_softmax_ce_grad),
+    "ex-max-pool-backward": ("my_max_pool_backward", check_max_pool_backward),
+    "ex-filter-gradient": ("my_filter_gradient", check_filter_gradient),
+    "ex-fit-filter": ("my_fit_filter", check_fit_filter),
 }
 
 

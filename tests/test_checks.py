@@ -236,3 +236,146 @@ def test_new_exercises_are_registered():
                                  ("ex-minmax", "my_minmax", checks.check_minmax),
                                  ("ex-confusion", "my_confusion_matrix", checks.check_confusion_matrix)]:
         assert checks.EXERCISES[label] == (name, checker)
+
+
+# --- "how the network learns" exercises: loops written here, independent of course_utils.backprop
+
+def softmax_ce_grad_loop(u, y):
+    grad = np.zeros(u.shape)
+    for n in range(len(u)):
+        e = np.exp(u[n] - max(u[n]))
+        grad[n] = (e / e.sum() - y[n]) / len(u)
+    return grad
+
+
+def max_pool_backward_loop(z, du, size, stride):
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            for k in range(z.shape[2]):
+                window = z[stride * i:stride * i + size, stride * j:stride * j + size, k]
+                p, q = divmod(int(np.argmax(window)), size)      # first maximum in reading order
+                dz[stride * i + p, stride * j + q, k] += du[i, j, k]
+    return dz
+
+
+def filter_gradient_loop(x, du, H, s):
+    """With s=1 on a strided layer's du, the typical mistake: pixels side by side, not s apart."""
+    N, W_out, M, K = du.shape[0], du.shape[1], du.shape[3], x.shape[3]
+    dh = np.zeros((H, H, K, M))
+    for p in range(H):
+        for q in range(H):
+            for k in range(K):
+                for m in range(M):
+                    for i in range(W_out):
+                        for j in range(W_out):
+                            dh[p, q, k, m] += np.sum(x[:, s * i + p, s * j + q, k] * du[:, i, j, m])
+    return dh
+
+
+def fit_filter_by_descent(x, u, H, steps=400):
+    """Gradient descent on L = mean((conv(x, h) - u)^2) / 2, with plain loops for the convolution."""
+    W_out = u.shape[1]
+    h = np.zeros((H, H))
+    rate = 1 / (H * H * np.mean(x ** 2))
+    for _ in range(steps):
+        out = sum(x[:, p:p + W_out, q:q + W_out] * h[p, q] for p in range(H) for q in range(H))
+        residual = (out - u) / u.size
+        h -= rate * np.array([[np.sum(x[:, p:p + W_out, q:q + W_out] * residual) for q in range(H)]
+                              for p in range(H)])
+    return h
+
+
+CORRECT_BACKPROP = {
+    checks.check_softmax_ce_grad: softmax_ce_grad_loop,
+    checks.check_max_pool_backward: max_pool_backward_loop,
+    checks.check_filter_gradient: filter_gradient_loop,
+    checks.check_fit_filter: fit_filter_by_descent,
+}
+
+
+@pytest.mark.parametrize("checker", list(CORRECT_BACKPROP), ids=lambda c: c.__name__)
+def test_backprop_checkers_accept_a_correct_answer(checker):
+    result = checker(CORRECT_BACKPROP[checker])
+    assert result.passed, result.message
+    assert result.cases_passed == result.cases_total >= 5
+
+
+def spread_evenly(z, du, size, stride):
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            dz[stride * i:stride * i + size, stride * j:stride * j + size] += du[i, j] / size ** 2
+    return dz
+
+
+def every_tie(z, du, size, stride):
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            window = z[stride * i:stride * i + size, stride * j:stride * j + size]
+            dz[stride * i:stride * i + size, stride * j:stride * j + size] += (
+                (window == window.max(axis=(0, 1))) * du[i, j])
+    return dz
+
+
+def overwritten(z, du, size, stride):
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            part = np.zeros((size, size, z.shape[2]))
+            for k in range(z.shape[2]):
+                p, q = divmod(int(np.argmax(z[stride * i:stride * i + size, stride * j:stride * j + size, k])), size)
+                part[p, q, k] = du[i, j, k]
+            dz[stride * i:stride * i + size, stride * j:stride * j + size] = part
+    return dz
+
+
+WRONG_BACKPROP = [  # (checker, wrong answer, words the verdict must contain)
+    (checks.check_softmax_ce_grad, lambda u, y: softmax_ce_grad_loop(u, y) * len(u), "divide p - y by N"),
+    (checks.check_softmax_ce_grad, lambda u, y: -softmax_ce_grad_loop(u, y), "sign is reversed"),
+    (checks.check_softmax_ce_grad, lambda u, y: (np.exp(u - u.max(axis=0)) / np.exp(u - u.max(axis=0)).sum(axis=0) - y) / len(u),
+     "axis=-1"),
+    (checks.check_softmax_ce_grad, lambda u, y: (np.exp(u) / np.exp(u).sum(axis=1, keepdims=True) - y) / len(u),
+     "NaN"),
+    (checks.check_softmax_ce_grad, lambda u, y: softmax_ce_grad_loop(u, y) + y / len(u), "p - y"),
+    (checks.check_max_pool_backward, spread_evenly, "average pooling"),
+    (checks.check_max_pool_backward, lambda z, du, size, s: spread_evenly(z, du, size, s) * size ** 2,
+     "only the pixel"),
+    (checks.check_max_pool_backward, every_tie, "tie"),
+    (checks.check_max_pool_backward, overwritten, "add them (+=)"),
+    (checks.check_max_pool_backward, lambda z, du, size, s: max_pool_backward_loop(z, du, size, s)[:-1], "shape"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, s)[::-1, ::-1], "flipped"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x[:1], du[:1], H, s), "every image"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, s) / len(x),
+     "do not average"),
+    (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, 1), "s apart"),
+    (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H)[::-1, ::-1], "flipped"),
+    (checks.check_fit_filter, lambda x, u, H: np.zeros((H, H)), "never moved"),
+    (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H, steps=3), "values differ"),
+]
+
+
+@pytest.mark.parametrize("checker, answer, words", WRONG_BACKPROP)
+def test_backprop_checkers_name_the_mistake(checker, answer, words):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        result = checker(answer)
+    assert not result.passed
+    assert result.message.startswith("Not yet") and " case " in result.message
+    assert words in result.message, result.message
+
+
+def test_backprop_reference_fits_the_filter_exactly():
+    """The fit-filter checker's least-squares reference recovers a known filter."""
+    rng = np.random.default_rng(0)
+    x, h = rng.normal(size=(3, 9, 9)), rng.normal(size=(3, 3))
+    u = sum(x[:, p:p + 7, q:q + 7] * h[p, q] for p in range(3) for q in range(3))
+    np.testing.assert_allclose(checks._least_squares_filter(x, u, 3), h, atol=1e-10)
+
+
+def test_backprop_exercises_are_registered():
+    for label, name, checker in [("ex-softmax-ce-grad", "my_softmax_ce_grad", checks.check_softmax_ce_grad),
+                                 ("ex-max-pool-backward", "my_max_pool_backward", checks.check_max_pool_backward),
+                                 ("ex-filter-gradient", "my_filter_gradient", checks.check_filter_gradient),
+                                 ("ex-fit-filter", "my_fit_filter", checks.check_fit_filter)]:
+        assert checks.EXERCISES[label] == (name, checker)
