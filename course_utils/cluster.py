@@ -95,7 +95,8 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
 
 
 @contextlib.contextmanager
-def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int = 1) -> Iterator:
+def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int = 1,
+            processes: bool = True) -> Iterator:
     """A ``distributed.Client`` for the tasks; the local cluster is closed on leaving.
 
     Parameters
@@ -104,9 +105,13 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         ``tcp://HOST:PORT`` of a running ``dask scheduler``. Default: ``$DASK_SCHEDULER_ADDRESS``,
         else a ``LocalCluster`` started here.
     workers : int, optional
-        Worker processes of the local cluster (default: one per core); ignored with a scheduler.
+        Tasks the local cluster runs at once (default: one per core); ignored with a scheduler.
     threads : int
-        TensorFlow and BLAS threads of each local worker (default 1: one task per core).
+        TensorFlow and BLAS threads of each local worker process (default 1: one task per core).
+    processes : bool
+        True (training): one single-threaded worker process per task slot. False (grading,
+        where each task waits on a sandbox of its own): one worker in this process with
+        ``workers`` threads, which starts in a moment.
     """
     import dask
     from distributed import Client, LocalCluster
@@ -118,10 +123,15 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
             raise ValueError(f"workers: expected at least 1, got {workers}")
         count = workers or os.cpu_count() or 1
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   env={name: str(threads) for name in ONE_THREAD})
+            if processes:
+                cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, env={name: str(threads) for name in ONE_THREAD})
+            else:
+                cluster = LocalCluster(n_workers=1, threads_per_worker=count, processes=False,
+                                       dashboard_address=None)
         client = Client(cluster)
-        log(f"Local Dask cluster: {count} worker process(es), one task at a time each, {threads} thread(s) per task")
+        log(f"Local Dask cluster: {count} worker process(es), one task at a time each, {threads} thread(s) per task"
+            if processes else f"Local Dask cluster: {count} task(s) at a time in this process")
     else:
         try:
             client = Client(address, timeout=30)
@@ -136,7 +146,20 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
     finally:
         client.close()
         if cluster is not None:
-            cluster.close()
+            _close_quietly(cluster)
+
+
+def _close_quietly(cluster) -> None:
+    """Close the local cluster; a worker slow to exit on a busy machine is killed without a warning."""
+    import logging
+
+    nanny = logging.getLogger("distributed.nanny")
+    level = nanny.level
+    nanny.setLevel(logging.ERROR)
+    try:
+        cluster.close()
+    finally:
+        nanny.setLevel(level)
 
 
 def _wait_for_workers(client, address: str) -> None:
@@ -339,6 +362,10 @@ def grade_task(student: str, notebook: bytes, chapters: dict, options, requested
     return dataclasses.asdict(grade)
 
 
+def _given(value):
+    return value
+
+
 def _warm_up(labels) -> None:
     """Runs on every worker: start importing what the checkers of ``labels`` need (TensorFlow)."""
     from course_utils import grading
@@ -360,7 +387,7 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
 
     Each worker receives the notebook's bytes and returns its grade as plain data, so no
     worker needs the submissions folder. A notebook that cannot be read here, or that is
-    too large, is graded here (its row says why, nothing runs). A submission whose task
+    too large, is graded here (its row says why; nothing of it runs anywhere). A submission whose task
     failed for good (say, it killed Dask workers again and again) gets a row that says so.
     """
     from course_utils import grading
@@ -376,8 +403,9 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
             if path.stat().st_size > grading.MAX_NOTEBOOK_BYTES:
                 raise ValueError("too large")
             notebook = path.read_bytes()
-        except (OSError, ValueError):
-            grades[student] = grading.grade_submission(path, root, chapters, options, requested)
+        except (OSError, ValueError):   # graded here (nothing runs); a task only for its progress line
+            grade = grading.grade_submission(path, root, chapters, options, requested)
+            tasks.append(Task(student, _given, (dataclasses.asdict(grade),)))
             continue
         tasks.append(Task(student, grade_task, (student, notebook, chapters, options, requested)))
 
