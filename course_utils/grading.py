@@ -334,7 +334,14 @@ def _read(path: Path):
     if size > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"the file has {size} bytes, more than {MAX_NOTEBOOK_BYTES}")
     raw = path.read_bytes()
-    return raw, nbformat.reads(raw.decode("utf-8"), as_version=4)
+    notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    cells = notebook.get("cells")
+    if not isinstance(cells, list) or not all(
+            isinstance(cell, dict) and isinstance(cell.get("source", ""), str) for cell in cells):
+        raise ValueError("not a notebook: expected a list of cells with text sources")
+    if not isinstance(notebook.get("metadata", {}), dict):
+        raise ValueError("not a notebook: its metadata is not a mapping")
+    return raw, notebook
 
 
 def _grade_exercise(label: str, session: Session) -> Verdict:
@@ -386,7 +393,7 @@ def grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], opt
         return SubmissionGrade(student, f"unreadable ({type(error).__name__})", verdicts, [str(error)[:300]],
                                time.monotonic() - began)
     labels = exercises_for(notebook, path, chapters, requested)
-    cells = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    cells = [cell.get("source", "") for cell in notebook.cells if cell.get("cell_type") == "code"]
     names = [checks.EXERCISES[label][0] for label in labels]
     session = Session(raw, path.name, cells, names, options)
     verdicts, status = {}, None

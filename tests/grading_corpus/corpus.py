@@ -269,6 +269,7 @@ my_param_count = 42""", OUTPUT_SIZE],
     # Files that are not notebooks.
     "invalid_json.ipynb": b"{ this is not JSON",
     "not_utf8.ipynb": b"\xff\xfe\x00 not text",
+    "not_a_notebook.ipynb": b'{"nbformat": 4, "nbformat_minor": 5, "metadata": [], "cells": 5}',
 }
 
 EXPECTED = {
@@ -308,4 +309,5 @@ EXPECTED = {
     "group2/homework.ipynb": dict(scores={}, total=0, status="ok"),
     "invalid_json.ipynb": dict(scores={}, total=0, status="unreadable"),
     "not_utf8.ipynb": dict(scores={}, total=0, status="unreadable"),
+    "not_a_notebook.ipynb": dict(scores={}, total=0, status="unreadable"),
 }
