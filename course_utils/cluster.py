@@ -195,17 +195,19 @@ def check_workers(client, modules=("course_utils",), tools=()) -> dict[str, dict
 def _timed(function, *args):
     """Runs on a worker: the task's value, the worker's address and the seconds it took.
 
-    Sets ``ONE_THREAD`` where the worker's environment does not say otherwise, before the
-    task first imports TensorFlow (workers started by ``dask worker`` elsewhere included).
+    In a worker process of its own (not the client's, as with ``processes=False``), sets
+    ``ONE_THREAD`` where the worker's environment does not say otherwise, before the task
+    first imports TensorFlow (workers started by ``dask worker`` elsewhere included).
     """
     from distributed import get_worker
 
-    for name, value in ONE_THREAD.items():
-        os.environ.setdefault(name, value)
-
+    address = get_worker().address
+    if not address.startswith("inproc://"):
+        for name, value in ONE_THREAD.items():
+            os.environ.setdefault(name, value)
     began = time.perf_counter()
     value = function(*args)
-    return {"value": value, "worker": get_worker().address, "seconds": time.perf_counter() - began}
+    return {"value": value, "worker": address, "seconds": time.perf_counter() - began}
 
 
 def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], log=print,
@@ -214,8 +216,9 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
 
     Each finished task is stored once, in the order they finish, and a progress line
     ``[i/n] <what store returned> (<seconds> s on <worker>)`` is logged. A task whose
-    worker dies is run again on another (``ALLOWED_FAILURES``); one that raises is run again
-    ``retries`` times, then reported. On any exit (Ctrl-C included) the tasks not finished
+    worker dies is run again on another (``ALLOWED_FAILURES`` times on the local cluster;
+    an existing scheduler's ``distributed.scheduler.allowed-failures``, 3 by default); one
+    that raises is run again ``retries`` times, then reported. On any exit (Ctrl-C included) the tasks not finished
     are cancelled; what was stored stays stored. Returns the keys stored.
 
     Raises
