@@ -5,6 +5,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 
 - ``activations``: feature maps of a trained model's layers, display scaling, dead channels.
 - ``architectures``: the variants of the source CNN compared in chapter 9, receptive fields, parameter tables.
+- ``backprop``: the backward pass the chapters teach, in NumPy: softmax and cross-entropy, dense, ReLU, dropout, convolution and pooling gradients, Adadelta.
 - ``checks``: the exercises' checkers and their registry ``EXERCISES``.
 - ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
 - ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
