@@ -65,9 +65,6 @@ def main() -> int:
         assert all(row["total"] == row["out_of"] for row in rows), rows
         print(f"{args.students} submissions: --jobs 1 {serial:.1f} s, --jobs 2 {parallel:.1f} s, "
               f"ratio {serial / parallel:.2f}")
-        print(f"beyond the first submission's start-up ({seconds:.1f} s): --jobs 1 "
-              f"{(serial - seconds) / (args.students - 1):.2f} s, --jobs 2 "
-              f"{(parallel - seconds) / (args.students - 1):.2f} s per further submission")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
