@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -239,6 +240,8 @@ def run_job(script: Path, address: str, out: Path, interrupt_after: int | None):
     process = subprocess.Popen([sys.executable, str(script), address, str(out)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
     lines, progress = [], 0
+    watchdog = threading.Timer(90, process.kill)   # bounded, even if the job hangs without a word
+    watchdog.start()
     try:
         for line in process.stdout:
             lines.append(line.rstrip("\n"))
@@ -247,6 +250,7 @@ def run_job(script: Path, address: str, out: Path, interrupt_after: int | None):
                 process.send_signal(signal.SIGINT)
         return process.wait(timeout=60), lines, process.stderr.read()
     finally:
+        watchdog.cancel()
         process.kill()
         process.wait()
 
@@ -292,19 +296,21 @@ class LocalProcesses:
         self.env["TF_CPP_MIN_LOG_LEVEL"] = "2"
         self.address = f"tcp://127.0.0.1:{free_port()}"
 
-    def start(self, name: str, *args: str, env: dict | None = None) -> None:
+    def start(self, name: str, command: str, *args: str, env: dict | None = None) -> None:
+        dask = Path(sys.executable).with_name("dask")   # the command an instructor types
+        program = [str(dask), command] if dask.exists() else [sys.executable, "-m", f"distributed.cli.dask_{command}"]
         with open(self.log_folder / f"{name}.log", "w") as log:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", *args], cwd=self.log_folder, env=env or self.env, stdout=log,
+                program + list(args), cwd=self.log_folder, env=env or self.env, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def start_scheduler(self) -> None:
         port = self.address.rsplit(":", 1)[1]
-        self.start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", port,
+        self.start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", port,
                    "--no-dashboard", "--idle-timeout", "300")   # it ends by itself if ever left behind
 
     def start_worker(self, name: str, env: dict | None = None) -> None:
-        self.start(name, "distributed.cli.dask_worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
+        self.start(name, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
                    "--nworkers", "1", "--name", name, "--no-dashboard", "--death-timeout", "30", env=env)
 
     def kill(self, name: str) -> None:
@@ -335,7 +341,8 @@ def real_cluster(tmp_path_factory, mnist):
     (x_train, y_train), (x_test, y_test) = mnist
     data = (x_train[:400], y_train[:400]), (x_test[:300], y_test[:300])
     schedule = sweep.Schedule(epochs=1, batch_size=100, train_images=300, validation_images=100)
-    found = {"lines": [], "killed": None, "in_flight": None, "folder": folder, "schedule": schedule}
+    found = {"lines": [], "killed": None, "in_flight": None, "folder": folder, "schedule": schedule,
+             "address": processes.address}
     began = time.monotonic()
     try:
         processes.start_scheduler()
@@ -360,10 +367,60 @@ def real_cluster(tmp_path_factory, mnist):
             found["rerun"] = []
             found["rewritten"] = cluster.run_sweep(client, folder / "sweep", VARIANTS, SEEDS, schedule, data,
                                                    log=found["rerun"].append)
+            found["grading"] = grade_through(processes.address, folder)
+            # A worker whose `import course_utils` fails (a shadowing package first on its path).
+            shadow = folder / "shadow" / "course_utils"
+            shadow.mkdir(parents=True)
+            (shadow / "__init__.py").write_text("raise ImportError('this worker has no course package')\n")
+            processes.start_worker("worker-broken", env={**processes.env, "PYTHONPATH": str(shadow.parent)})
+            client.wait_for_workers(2, timeout=90)
+            broken = [a for a, pid in client.run(os.getpid).items() if processes.owner_of(pid) == "worker-broken"]
+            with pytest.raises(cluster.WorkersNotReady) as not_ready:
+                cluster.check_workers(client)
+            found["broken"], found["not_ready"] = broken, str(not_ready.value)
         yield found
     finally:
         processes.stop_all()
         print(f"real cluster: {time.monotonic() - began:.1f} s; logs in {folder}")
+
+
+GRADED_EXERCISES = "ex-output-size,ex-param-count"
+
+
+def write_notebook(path: Path, cells) -> None:
+    import nbformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(cells, bytes):
+        path.write_bytes(cells)
+        return
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(notebook, path)
+
+
+def grade_through(address: str, folder: Path) -> dict:
+    """`make grade` on the cluster: four submissions, graded by scripts/grade.py --scheduler."""
+    from course_utils import sandbox
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from grading_corpus.corpus import HONEST
+
+    if sandbox.sandbox_available():
+        return {"skipped": sandbox.sandbox_available()}
+    submissions, out = folder / "submissions", folder / "grades"
+    out.mkdir()
+    write_notebook(submissions / "ann" / "homework.ipynb", [HONEST["my_output_size"], HONEST["my_param_count"]])
+    write_notebook(submissions / "bob" / "homework.ipynb",
+                   [HONEST["my_output_size"], "def my_param_count(H, K, M):\n    return H * H * K * M"])
+    write_notebook(submissions / "cem.ipynb", ["x = 1"])
+    write_notebook(submissions / "dan.ipynb", b"{not a notebook")
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(submissions), "--scheduler",
+                          address, "--exercises", GRADED_EXERCISES, "--out", str(out / "grades.csv")],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    with open(out / "grades.csv", newline="") as file:
+        rows = {row["student"]: row for row in __import__("csv").DictReader(file)} if run.returncode == 0 else {}
+    return {"run": run, "rows": rows}
 
 
 def test_the_sweep_survives_a_killed_worker_with_every_result_once(real_cluster):
@@ -396,3 +453,28 @@ def test_the_killed_worker_s_task_was_finished_by_the_other(real_cluster):
 def test_a_rerun_of_the_sweep_trains_nothing(real_cluster):
     assert real_cluster["rewritten"] == []
     assert real_cluster["rerun"] == [f"4 runs already stored in {real_cluster['folder'] / 'sweep'}; 0 to train"]
+
+
+def test_a_class_is_graded_through_the_address(real_cluster):
+    grading = real_cluster["grading"]
+    if "skipped" in grading:
+        pytest.skip(f"no sandbox to grade in: {grading['skipped']}")
+    run, rows = grading["run"], grading["rows"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"Dask scheduler {real_cluster['address']}" in run.stdout
+    progress = [line for line in run.stdout.splitlines() if line.startswith("[")]
+    check_progress(progress, 4)
+    expected = {"ann/homework.ipynb": ("2", "1", "1"), "bob/homework.ipynb": ("1", "1", "0"),
+                "cem.ipynb": ("0", "0", "0"), "dan.ipynb": ("0", "0", "0")}
+    assert {student: (row["total"], row["ex-output-size"], row["ex-param-count"]) for student, row in rows.items()} \
+        == expected
+    assert rows["dan.ipynb"]["status"].startswith("unreadable")
+    assert all(rows[s]["status"] == "ok" for s in ("ann/homework.ipynb", "bob/homework.ipynb", "cem.ipynb"))
+
+
+def test_a_worker_without_the_course_package_is_named(real_cluster):
+    assert len(real_cluster["broken"]) == 1
+    worker = real_cluster["broken"][0]
+    assert f"{worker} (host {socket.gethostname()}) cannot import course_utils (ImportError: this worker has no " \
+           f"course package)" in real_cluster["not_ready"]
+    assert real_cluster["not_ready"].count("cannot import") == 1, "only the broken worker may be named"
