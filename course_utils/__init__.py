@@ -8,17 +8,18 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``backprop``: the backward pass the chapters teach, in NumPy: softmax and cross-entropy, dense, ReLU, dropout, convolution and pooling gradients, Adadelta.
 - ``checks``: the exercises' checkers and their registry ``EXERCISES``.
 - ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
-- ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
 - ``data``: loading, validating and preparing MNIST (the one place that reads the file).
+- ``explorers``: interactive explorers for the static HTML book, with no kernel and no network.
 - ``files``: writing files atomically (temporary name, fsync, rename); every file the course writes.
-- ``im2col``: the fast im2col convolution ``conv2d_im2col``: batches, threads, memory budget, cores.
-- ``metrics``: scoring predictions: the confusion matrix.
 - ``grading``: grading a submitted notebook: its code in a sandbox, every verdict in the grader.
 - ``grading_wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
 - ``grading_worker``: runs inside the sandbox: a student's notebook, then calls of its functions.
+- ``im2col``: the fast im2col convolution ``conv2d_im2col``: batches, threads, memory budget, cores.
 - ``integrity``: whether a student's function does the work itself, read from the notebook's source.
+- ``metrics``: scoring predictions: the confusion matrix.
 - ``models``: the source CNN, the MLP baseline, the small CNN, and loading their reference runs.
 - ``ops``: the operations the chapters teach, in NumPy: convolution, padding, pooling, im2col's unrolling.
+- ``paired_tests``: comparing two classifiers on the same test images (McNemar's test).
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
 - ``runs``: training configurations, run manifests, and saving and loading trained runs.
 - ``sandbox``: starting the grading worker in bubblewrap, with limits on memory, processes, time.
