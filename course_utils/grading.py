@@ -89,6 +89,12 @@ class NotGraded(BaseException):
     """The worker could not be (re)started: the remaining exercises get no verdict but this."""
 
 
+def _audited(module) -> bool:
+    """Whether a module name the worker reports is one of AUDITED (or a module inside one)."""
+    return isinstance(module, str) and len(module) < 200 and any(
+        module == name or module.startswith(name + ".") for name in AUDITED)
+
+
 def _student_exception(type_name: str, message: str) -> Exception:
     """An exception that carries the name of the one the student's function raised."""
     name = re.sub(r"\W", "", str(type_name))[:60] or "Exception"
@@ -240,8 +246,7 @@ class Session:
             raise
         audit = header.get("audit")
         if isinstance(audit, list):
-            self.audit.setdefault(name, set()).update(
-                m for m in audit if isinstance(m, str) and m.split(".")[0] in AUDITED and len(m) < 200)
+            self.audit.setdefault(name, set()).update(m for m in audit if _audited(m))
         event = header["ev"]
         if event == "timeout":
             raise checks._TimeLimit()

@@ -324,6 +324,21 @@ def test_an_exercise_may_use_the_course_functions_it_builds_on():
     assert "_least_squares_filter" in find_borrowed_work(shortcut, "my_fit_filter", allowed)
 
 
+def test_the_worker_records_entries_into_the_course_package():
+    from course_utils import grading_worker, ops
+
+    audit = grading_worker._Audit()
+    sys.setprofile(audit.hook)
+    try:
+        ops.conv2d(np.ones((4, 4, 1)), np.ones((2, 2, 1, 1)))
+        np.sum(np.ones(3))
+    finally:
+        sys.setprofile(None)
+    assert audit.seen == {"course_utils.ops"}       # numpy is not recorded
+    assert grading._audited("scipy.signal") and grading._audited("course_utils.checks")
+    assert not grading._audited("numpy") and not grading._audited(["keras"]) and not grading._audited("scipyx")
+
+
 def test_the_reference_is_computed_before_the_student_runs_and_on_its_own_copy():
     def mutating(layers):
         answer = [1] * len(layers)
