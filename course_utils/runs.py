@@ -134,11 +134,15 @@ def load_run(folder: Path, builder, config: TrainingConfig):
     weights = folder / WEIGHTS
     if not weights.is_file() or _sha256(weights) != run.get("weights_sha256"):
         raise RunFileError(f"{weights} is missing or does not match the checksum in {MANIFEST}")
-    model = builder(config.learning_rate)  # compiled by its builder; the file holds weights only
+    # The file holds the layers' weights only: load them into an uncompiled model (a compiled
+    # one warns that the optimizer's state is missing), then hand them to a compiled twin.
+    bare = builder(config.learning_rate, compiled=False)
     try:
-        model.load_weights(weights)
+        bare.load_weights(weights)
     except Exception as exc:  # a file of another architecture, or an h5 the library rejects
         raise RunFileError(f"{weights} does not fit {config.architecture} ({exc})") from None
+    model = builder(config.learning_rate)
+    model.set_weights(bare.get_weights())
     return model, run
 
 
