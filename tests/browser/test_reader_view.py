@@ -1,9 +1,10 @@
 """What a reader sees and can do in the built book, offline, in headless Chromium.
 
 - One header: no page shows more than one visible search field (the theme's own).
-- Layout at a desktop (1280 px) and a phone (390 px) width: the article starts within the
-  first screen and the page never scrolls sideways at 390 px. Screenshots go to
-  test-reports/screenshots/layout-*.png.
+- Layout at a desktop (1280 px) and a phone (390 px) width: the article's title is in the
+  first half of the first screen, the page never scrolls sideways, and at 390 px nothing
+  of the article runs off the screen (wide code and outputs scroll inside their boxes).
+  Screenshots go to test-reports/screenshots/layout-*.png.
 - Accessibility: axe-core (npm, `make test-browser` installs it beside the venv) on every
   page: no "serious" or "critical" violation; the "moderate" and "minor" ones are listed in
   test-reports/accessibility.md and as warnings of the test run.
@@ -55,20 +56,51 @@ def test_one_visible_search_field(browser, server, path):
     assert counts["desktop"] == 1 and counts["phone"] <= 1, f"{path}: visible search fields {counts}"
 
 
+# Elements of the article that reach past the window's right edge, unless they scroll
+# inside a box that fits (code cells, wide outputs). The off-canvas sidebars are skipped.
+OVERFLOWING = """
+() => {
+  const W = window.innerWidth, bad = [];
+  for (const e of document.querySelectorAll("main *")) {
+    if (e.closest(".bd-sidebar-secondary, .bd-sidebar-primary")) continue;  // off-canvas drawers
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= W + 1) continue;
+    let p = e.parentElement, scrolls = false;
+    while (p && p !== document.body) {
+      const o = getComputedStyle(p).overflowX;
+      if ((o === "auto" || o === "scroll") && p.getBoundingClientRect().right <= W + 1) { scrolls = true; break; }
+      p = p.parentElement;
+    }
+    if (!scrolls) bad.push(e.tagName.toLowerCase() + "." + String(e.className).split(" ")[0] + ": " + e.textContent.slice(0, 50));
+  }
+  return bad.slice(0, 5);
+}
+"""
+
+
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-@pytest.mark.parametrize("path", ["book/00_intro.html", "book/02_stride.html", "book/09_architecture.html"])
+@pytest.mark.parametrize("path", ["book/00_intro.html", "book/01_convolution.html", "book/02_stride.html",
+                                  "book/09_architecture.html"])
 def test_layout_at_desktop_and_phone_width(browser, server, path, width):
     page = open_offline(browser, server, path, width, 844 if width < 500 else 900)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"layout-{Path(path).stem}-{width}.png"))
-    title_top = page.eval_on_selector("main h1", "e => e.getBoundingClientRect().top")
+    title_top = page.eval_on_selector(".bd-article h1", "e => e.getBoundingClientRect().top")
     viewport = page.evaluate("() => [window.innerWidth, window.innerHeight]")
     scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
     headers = page.eval_on_selector_all("header", VISIBLE)
     page.close()
-    assert 0 <= title_top < viewport[1] * 0.5, f"the article starts at {title_top}px, below half the first screen"
+    assert 0 < title_top < viewport[1] * 0.5, f"the article starts at {title_top}px, not in the first half screen"
     assert scroll_width <= viewport[0], f"the page scrolls sideways: {scroll_width}px wide in a {viewport[0]}px window"
     assert headers <= 1, f"{headers} visible header bars"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_nothing_runs_off_a_phone_screen(browser, server, path):
+    page = open_offline(browser, server, path, WIDTHS["phone"], 844)
+    overflowing = page.evaluate(OVERFLOWING)
+    page.close()
+    assert not overflowing, f"{path} at {WIDTHS['phone']} px: {overflowing}"
 
 
 def test_axe_finds_no_serious_or_critical_violation(browser, server):
