@@ -53,6 +53,7 @@ class Options:
     cell_timeout: float = 60.0     # seconds for each code cell of the notebook
     notebook_timeout: float = 600.0  # seconds for all its cells, in each run of the notebook
     max_starts: int = 5            # worker starts per submission (the first one included)
+    privileged: bool | None = None   # None: as root, a user of its own per sandbox (course_utils.sandbox)
 
 
 @dataclasses.dataclass
@@ -145,7 +146,7 @@ class Session:
             if self.starts >= self.options.max_starts:
                 raise NotGraded(f"the notebook's kernel was started {self.starts} times and failed each time")
             self.starts += 1
-            self.process = sandbox.start(self.options.limits, self.options.sandboxed)
+            self.process = sandbox.start(self.options.limits, self.options.sandboxed, self.options.privileged)
             self.reader = wire.Reader(self.process.stdout.fileno())
             try:
                 self._receive(START_TIMEOUT_S, "hello")

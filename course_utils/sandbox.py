@@ -55,6 +55,17 @@ def sandbox_available() -> str | None:
     for tool in ("bwrap", "setpriv", "prlimit"):
         if shutil.which(tool) is None:
             return INSTALL_HINT if tool == "bwrap" else f"`{tool}` (util-linux) was not found"
+    if os.geteuid() != 0:
+        try:
+            probe = subprocess.run(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"],
+                                   capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bubblewrap did not run ({error})"
+        if probe.returncode != 0:
+            return ("bubblewrap cannot create a user namespace for an unprivileged user here "
+                    f"({probe.stderr.strip()[:200]}). Enable unprivileged user namespaces (Debian: "
+                    "sysctl kernel.unprivileged_userns_clone=1; Ubuntu 24.04: an AppArmor profile that "
+                    "allows bwrap), or grade as root in a virtual machine or container")
     return None
 
 
@@ -83,8 +94,18 @@ def _read_only_binds() -> list[str]:
     return args
 
 
-def worker_command(limits: Limits, sandboxed: bool = True) -> tuple[list[str], dict]:
-    """The command line and environment that start one grading worker."""
+def _is_root(privileged: bool | None) -> bool:
+    return os.geteuid() == 0 if privileged is None else privileged
+
+
+def worker_command(limits: Limits, sandboxed: bool = True, privileged: bool | None = None
+                   ) -> tuple[list[str], dict]:
+    """The command line and environment that start one grading worker.
+
+    As root (``privileged``, by default when the grader runs as root), the worker runs as a
+    user of its own (``setpriv``); otherwise bubblewrap creates a user namespace, which
+    needs unprivileged user namespaces to be enabled (see :func:`sandbox_available`).
+    """
     python = [str(Path(sys.executable)), "-I", "-m", "course_utils.grading_worker"]
     env = {"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "2",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
@@ -102,23 +123,40 @@ def worker_command(limits: Limits, sandboxed: bool = True) -> tuple[list[str], d
                "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in env.items():
         command += ["--setenv", key, value]
+    if not _is_root(privileged):
+        return command[:1] + ["--unshare-user"] + command[1:] + python, {}
     uid = FIRST_UID + next(_next_uid) % UIDS
     command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     return command + python, {}
 
 
-def _limit_prefix(limits: Limits) -> list[str]:
-    """``prlimit`` options: limits that the worker and everything it starts inherit."""
-    return ["prlimit", f"--as={limits.memory_mb * 2**20}", f"--nproc={limits.processes}",
+def _tasks_of_this_user() -> int:
+    """Processes and threads of the grader's user, which its process limit also counts."""
+    uid, tasks = str(os.getuid()), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Uid", "").split()[:1] == [uid]:
+            tasks += int(fields.get("Threads", "1").strip() or 1)
+    return tasks
+
+
+def _limit_prefix(limits: Limits, privileged: bool | None = None) -> list[str]:
+    """``prlimit`` options: limits that the worker and everything it starts inherit. Without
+    root the process limit counts the grader's user's other tasks too, so it is raised by them."""
+    processes = limits.processes if _is_root(privileged) else limits.processes + _tasks_of_this_user()
+    return ["prlimit", f"--as={limits.memory_mb * 2**20}", f"--nproc={processes}",
             f"--cpu={limits.cpu_s}", f"--fsize={limits.file_mb * 2**20}", "--core=0", "--"]
 
 
-def start(limits: Limits, sandboxed: bool = True) -> subprocess.Popen:
+def start(limits: Limits, sandboxed: bool = True, privileged: bool | None = None) -> subprocess.Popen:
     """Start a worker in its own session; talk to it through ``stdin`` and ``stdout``."""
-    command, env = worker_command(limits, sandboxed)
+    command, env = worker_command(limits, sandboxed, privileged)
     folder = None if sandboxed else tempfile.mkdtemp(prefix="grading-")  # a fresh working folder
-    process = subprocess.Popen(_limit_prefix(limits) + command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    process = subprocess.Popen(_limit_prefix(limits, privileged) + command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, env=env, start_new_session=True, cwd=folder)
     process.working_folder = folder
     return process

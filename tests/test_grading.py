@@ -236,6 +236,23 @@ def test_a_notebook_of_endless_cells_stops_at_its_time_budget(tmp_path):
     assert time.monotonic() - began < 120
 
 
+def test_without_root_the_sandbox_is_a_user_namespace(tmp_path):
+    """The command an unprivileged grader uses (run here as root, which bubblewrap allows)."""
+    sandbox_or_skip()
+    from course_utils import sandbox
+
+    command, _ = sandbox.worker_command(sandbox.Limits(), privileged=False)
+    assert command[:2] == ["bwrap", "--unshare-user"] and "setpriv" not in command
+    path = tmp_path / "one.ipynb"
+    write_notebook(path, [SUBMISSIONS["honest.ipynb"][0], SUBMISSIONS["honest.ipynb"][2],
+                          "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+                          "except OSError as error:\n    raise RuntimeError('no network')"])
+    options = grading.Options(privileged=False, cell_timeout=30)
+    grade = grading.grade_submission(path, tmp_path, {}, options, ["ex-output-size"])
+    assert grade.verdicts["ex-output-size"].passed, grade
+    assert "no network" in " ".join(grade.log)
+
+
 # --- the parts, in this process ---------------------------------------------------------------
 
 def test_a_file_name_is_not_run_as_a_spreadsheet_formula():
