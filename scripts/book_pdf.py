@@ -124,9 +124,11 @@ def link_from_front_page(html_dir: Path, pdf: Path, pages: int, root: str) -> No
     size = pdf.stat().st_size / 1e6
     link = (f'<p id="{LINK_ID}"><a href="{depth}book.pdf">The whole book as a PDF</a> '
             f'({pages} pages, {size:.1f} MB), printed from these pages.</p>\n')
-    text, found = re.subn(r"(<main[^>]*>.*?</h1>\s*)", lambda m: m.group(1) + link, text, count=1, flags=re.S)
+    # The article's title, not the theme's print-only copy of it that comes first in <main>.
+    text, found = re.subn(r'(<article[^>]*class="bd-article"[^>]*>.*?</h1>\s*)', lambda m: m.group(1) + link,
+                          text, count=1, flags=re.S)
     if not found:
-        raise RuntimeError(f"{front}: found no <h1> inside <main> to put the PDF link under")
+        raise RuntimeError(f"{front}: found no <h1> in the article to put the PDF link under")
     front.write_text(text, encoding="utf-8")
     shutil.copyfile(pdf, html_dir / "book.pdf")
 

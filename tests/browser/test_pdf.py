@@ -64,7 +64,8 @@ def test_figures_are_in_the_pdf(reader):
 
 def test_the_front_page_links_the_pdf():
     front = HTML / f"{book_pdf.toc_pages(ROOT / '_toc.yml')[0]}.html"
-    link = re.search(r'<p id="book-pdf-link"><a href="([^"]+)"', front.read_text(encoding="utf-8"))
-    assert link, f"{front} has no link to the PDF"
+    link = re.search(r'<article[^>]*class="bd-article".*?</h1>\s*<p id="book-pdf-link"><a href="([^"]+)"',
+                     front.read_text(encoding="utf-8"), re.S)
+    assert link, f"{front} has no link to the PDF under the article's title"
     assert (front.parent / link.group(1)).resolve() == (HTML / "book.pdf").resolve()
     assert (HTML / "book.pdf").stat().st_size == PDF.stat().st_size
