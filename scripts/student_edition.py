@@ -23,6 +23,8 @@ from pathlib import Path
 
 import jupytext
 
+from course_utils.files import write_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = "    ...  # your code here"
 SOLUTION_BLOCK = re.compile(r"```\{solution\}.*?\n```[ \t]*\n?", re.S)
@@ -127,8 +129,13 @@ def main(out: Path) -> int:
     for folder in ("config", "_vendor"):
         if (ROOT / folder).exists():
             shutil.copytree(ROOT / folder, out / folder)
-    config = (out / "_config.yml").read_text()
-    (out / "_config.yml").write_text(config.replace('title: "', 'title: "Student edition: ', 1))
+    config = (out / "_config.yml").read_text().replace('title: "', 'title: "Student edition: ', 1)
+    # The student notebooks carry no outputs: their build executes them, which also proves
+    # that the edition runs top to bottom before a student has written anything.
+    executed = re.sub(r'execute_notebooks: "off".*', "execute_notebooks: force   # student notebooks have no outputs", config, count=1)
+    if executed == config:
+        raise SystemExit("error: _config.yml no longer says execute_notebooks: \"off\"; update student_edition.py")
+    write_atomic(out / "_config.yml", executed)
     print(f"student edition written to {out}/ (build the HTML with: jupyter-book build {out})")
     return 0
 
