@@ -343,8 +343,9 @@ def check_conv2d_input_gradient(student) -> CheckResult:
 def _receptive_field_by_tracing(layers):
     """Receptive field sizes found by tracing unit 0 of each layer back to the input.
 
-    Deliberately not the closed formula: unit ``i`` of a layer with kernel ``k`` and stride
-    ``s`` reads units ``i*s .. i*s+k-1`` of the layer below; follow that down to the image.
+    Deliberately not the closed formula: unit ``i`` of a layer with kernel ``H_l`` (``k`` in
+    the code) and stride ``s`` reads units ``i*s .. i*s+k-1`` of the layer below; follow that
+    down to the image.
     """
     sizes = []
     for top in range(len(layers)):
@@ -363,9 +364,9 @@ def check_receptive_field(student) -> CheckResult:
     cases = [Case((stack,), f"layers={stack}") for stack in stacks]
     mistakes = [
         (lambda layers: np.cumsum([k - 1 for k, s in layers]) + 1,
-         "after a stride, one step of a layer spans several input pixels: multiply (k - 1) by the product of the earlier strides"),
+         "after a stride, one step of a layer spans several input pixels: multiply (H_l - 1) by the product of the earlier strides"),
         (lambda layers: np.cumsum([k for k, s in layers]),
-         "neighbouring positions overlap: each layer adds k - 1 pixels, not k"),
+         "neighbouring positions overlap: each layer adds H_l - 1 pixels, not H_l"),
         (lambda layers: 1 + np.cumsum([(k - 1) * int(np.prod([s for _, s in layers[:i + 1]]))
                                        for i, (k, _) in enumerate(layers)]),
          "a layer's own stride does not widen its own field; only the strides before it count"),

@@ -92,7 +92,7 @@ WRONG = [  # (checker, wrong answer, words the verdict must contain)
     (checks.check_avg_pool, lambda x, size, stride=None: pool_loops(x, size, 1, np.mean), "stride defaults"),
     (checks.check_receptive_field, lambda layers: list(np.cumsum([k - 1 for k, _ in layers]) + 1),
      "product of the earlier strides"),
-    (checks.check_receptive_field, lambda layers: list(np.cumsum([k for k, _ in layers])), "not k"),
+    (checks.check_receptive_field, lambda layers: list(np.cumsum([k for k, _ in layers])), "not H_l"),
     (checks.check_receptive_field, own_stride_counts, "own stride"),
     (checks.check_receptive_field, lambda layers: receptive_field_formula(layers)[:-1], "shape"),
 ]
