@@ -10,6 +10,7 @@ killed in the middle, and a class of submissions graded through the same address
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -418,8 +419,10 @@ def grade_through(address: str, folder: Path) -> dict:
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(submissions), "--scheduler",
                           address, "--exercises", GRADED_EXERCISES, "--out", str(out / "grades.csv")],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    with open(out / "grades.csv", newline="") as file:
-        rows = {row["student"]: row for row in __import__("csv").DictReader(file)} if run.returncode == 0 else {}
+    rows = {}
+    if run.returncode == 0:
+        with open(out / "grades.csv", newline="") as file:
+            rows = {row["student"]: row for row in csv.DictReader(file)}
     return {"run": run, "rows": rows}
 
 
