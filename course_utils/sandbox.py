@@ -116,8 +116,10 @@ def worker_command(limits: Limits, sandboxed: bool = True, privileged: bool | No
     env |= {"HOME": "/tmp/submission", "MPLCONFIGDIR": "/tmp/matplotlib", "KERAS_HOME": "/tmp/keras"}
     if os.environ.get("MNIST_PATH") and Path(os.environ["MNIST_PATH"]).is_file():
         env["MNIST_PATH"] = "/data/mnist.npz"
-    command = ["bwrap", *_read_only_binds(), "--dev", "/dev", "--proc", "/proc",
-               "--size", str(limits.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/tmp",
+    # The private /tmp comes first: a course checked out under /tmp (as CI may do) is then
+    # bound read-only on top of it instead of being hidden by it.
+    command = ["bwrap", "--size", str(limits.tmp_mb * 2**20), "--perms", "1777", "--tmpfs", "/tmp",
+               *_read_only_binds(), "--dev", "/dev", "--proc", "/proc",
                "--perms", "1777", "--dir", "/tmp/submission", "--chdir", "/tmp/submission",
                "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                "--die-with-parent", "--new-session", "--clearenv"]
