@@ -22,6 +22,9 @@ MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 AXE_VERSION := 4.14.1
 AXE := $(VENV)/npm-axe/node_modules/axe-core/axe.min.js
 
+# After a failed build, print the execution reports (a chapter's traceback) into the log.
+SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while read f; do echo "== $$f"; cat "$$f"; done'
+
 .PHONY: help venv book pdf notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-oldest test-latest clean
 
 help:
@@ -54,7 +57,7 @@ $(AXE): Makefile
 	touch $(AXE)
 
 book: $(STAMP) $(MATHJAX)
-	$(BIN)/jupyter-book build -W --keep-going .
+	$(BIN)/jupyter-book build -W -n --keep-going . || { $(SHOW_REPORTS) _build; false; }
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
 # Every built page printed by Debian's Chromium in table-of-contents order, then merged;
@@ -77,7 +80,7 @@ experiments: $(STAMP)
 # Student edition: solutions replaced by placeholders, outputs removed, HTML without solutions.
 student: $(STAMP) $(MATHJAX)
 	$(BIN)/python scripts/student_edition.py student
-	$(BIN)/jupyter-book build -W --keep-going student
+	$(BIN)/jupyter-book build -W -n --keep-going student || { $(SHOW_REPORTS) student/_build; false; }
 	@echo "Student notebooks: student/book/*.ipynb; HTML: $(CURDIR)/student/_build/html/index.html"
 
 # One bubblewrap sandbox per submission (Debian: apt-get install bubblewrap); see the
@@ -98,7 +101,7 @@ test-notebooks: $(STAMP)
 
 test-book: $(STAMP) $(MATHJAX)
 	rm -rf _build
-	$(BIN)/jupyter-book build -W --keep-going .
+	$(BIN)/jupyter-book build -W -n --keep-going . || { $(SHOW_REPORTS) _build; false; }
 	test -f _build/html/index.html
 
 test-student: student
