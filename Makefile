@@ -87,7 +87,7 @@ student: $(STAMP) $(MATHJAX)
 # instructor guide. More options: GRADE_ARGS="--jobs 2 --exercises ex-output-size,ex-conv-stride".
 grade: $(STAMP)
 	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks [GRADE_ARGS='--jobs 2']" && false)
-	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv $(GRADE_ARGS)
+	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(GRADE_ARGS)
 
 test: test-unit test-notebooks test-book test-student test-browser test-oldest test-latest
 

@@ -398,6 +398,13 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
     from course_utils.checks import EXERCISES
 
     check_workers(client, tools=SANDBOX_TOOLS if options.sandboxed else ())
+    if options.sandboxed:   # the grader's own check, on every worker (user namespaces, for one)
+        from course_utils import sandbox
+
+        unusable = {w: why for w, why in client.run(sandbox.sandbox_available).items() if why}
+        if unusable:
+            raise WorkersNotReady("these Dask workers cannot run the sandbox:\n  " + "\n  ".join(
+                f"{worker}: {why}" for worker, why in sorted(unusable.items())))
     client.run(_warm_up, list(requested or EXERCISES))
     grades, tasks = {}, []
     for path in paths:

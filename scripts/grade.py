@@ -3,14 +3,18 @@
 Usage: python scripts/grade.py SUBMISSIONS [--out grades.csv] [--exercises ex-a,ex-b] [--jobs N]
                                            [--cell-timeout 60] [--notebook-timeout 600]
                                            [--memory-mb 4096] [--no-sandbox]
+                                           [--scheduler tcp://HOST:PORT]
 
 Every *.ipynb under SUBMISSIONS (checkpoint folders skipped) is one student, named by its
 path relative to SUBMISSIONS. Its code cells run in a bubblewrap sandbox of its own (no
 network, no other file than itself and the read-only course, limits on memory, processes,
 CPU and file size; everything it started is killed when it is done). The checkers of
-course_utils.checks then run in this process on stand-ins that call the student's functions
-in the sandbox (see course_utils.grading). A notebook is scored on --exercises if given,
-else on the exercises of the chapter it came from (student edition metadata or file name),
+course_utils.checks then run in the grading process (not the sandbox) on stand-ins that call
+the student's functions in the sandbox (see course_utils.grading). Each submission is a Dask
+task (course_utils.cluster): --jobs at once in this process (default: one per core), or on
+the workers of a running `dask scheduler` (--scheduler or $DASK_SCHEDULER_ADDRESS), which
+receive the notebook's bytes and return its verdicts as plain data. A notebook is scored
+on --exercises if given, else on the exercises of the chapter it came from (student edition metadata or file name),
 else on every exercise.
 
 Writes OUT (one row per student: status, 1/0 per exercise, blank for an exercise not
@@ -22,12 +26,10 @@ Both are written only when every submission has its row, each to a temporary fil
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import csv
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the col2im checker's reference uses TensorFlow
 
-from course_utils import grading, sandbox  # noqa: E402
+from course_utils import cluster, grading, sandbox  # noqa: E402
 from course_utils.checks import EXERCISES  # noqa: E402
 
 
@@ -112,7 +114,11 @@ def parse_args(argv):
     parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="summary CSV (default grades.csv)")
     parser.add_argument("--exercises", default="",
                         help="comma-separated exercise labels to score (default: the notebook's chapter)")
-    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once, one sandbox each")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="submissions graded at once on this machine, one sandbox each (default: one per core)")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="grade on the workers of a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, "
+                             "else a local cluster of --jobs workers)")
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds for each code cell")
     parser.add_argument("--notebook-timeout", type=float, default=600,
                         help="seconds for all the code cells of a notebook (the rest are not run)")
@@ -132,8 +138,12 @@ def main(argv=None) -> int:
     unknown = [label for label in requested if label not in EXERCISES]
     if unknown:
         problems.append(f"--exercises: unknown {', '.join(unknown)}; expected some of {', '.join(EXERCISES)}")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         problems.append(f"--jobs must be at least 1, got {args.jobs}")
+    try:
+        cluster.scheduler_address(args.scheduler)
+    except ValueError as error:
+        problems.append(f"--{error}")
     problems.append(check_output_folder(args.out))
     if not args.no_sandbox:
         problems.append(sandbox.sandbox_available())
@@ -150,24 +160,17 @@ def main(argv=None) -> int:
                               notebook_timeout=args.notebook_timeout,
                               limits=sandbox.Limits(memory_mb=args.memory_mb))
     chapters = grading.chapter_exercises(ROOT / "book")
-    if paths:
-        grading.warm_up(requested or list(EXERCISES))
-    lock, done, began = threading.Lock(), [0], time.monotonic()
-
-    def grade(path):
+    began = time.monotonic()
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    grades = []
+    if paths:   # each submission is a Dask task (course_utils.cluster): a local cluster, or --scheduler
         try:
-            result = grading.grade_submission(path, args.submissions, chapters, options, requested)
-        except Exception as error:  # a bug of the grader's: this row says so, the others go on
-            result = grading.SubmissionGrade(path.relative_to(args.submissions).as_posix(),
-                                             f"grader error ({type(error).__name__}: {error})", {}, [])
-        with lock:
-            done[0] += 1
-            print(f"[{done[0]}/{len(paths)}] {result.student}: {result.total}/{len(result.verdicts)} "
-                  f"({result.status}) {result.seconds:.1f} s", flush=True)
-        return result
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        grades = list(pool.map(grade, paths))
+            with cluster.connect(args.scheduler, args.jobs, log=log, processes=False) as client:
+                grades = cluster.grade_submissions(client, paths, args.submissions, chapters, options,
+                                                   requested, log=log)
+        except (ConnectionError, cluster.WorkersNotReady) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     summary, feedback = rows_of(grades)
     write_csv_atomically(args.out, ["student", "status", *EXERCISES, "total", "out_of"], summary)
     write_csv_atomically(feedback_path(args.out), ["student", "exercise", "passed", "message"], feedback)
