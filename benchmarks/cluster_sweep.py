@@ -8,11 +8,11 @@ Each round trains the same (variant, seed) runs, into fresh temporary folders, t
 
 - serially, as ``make experiments`` did before: ``sweep.run_sweep`` in this process, where
   TensorFlow spreads each run over every core;
-- on the local cluster, as ``make experiments`` does now: ``cluster.connect()`` (one
-  single-threaded worker process per core, started here and timed) and ``cluster.run_sweep``.
+- on a local cluster of one single-threaded worker process per core (started here and
+  timed), with ``cluster.run_sweep``.
 
-With ``--one-worker`` a third side runs one worker whose TensorFlow uses every core (is
-one single-threaded worker per core really the best split?). The order alternates between
+With ``--one-worker`` a third side runs one worker whose TensorFlow uses every core (on 2
+cores, what ``make experiments`` starts: ``cluster.TASK_THREADS``). The order alternates between
 rounds. Prints each side's seconds per round, the medians and the throughput ratio
 cluster / serial (goal: at least 1.0), then how the cluster's time divides: start-up (the
 cluster, each worker's first TensorFlow import), the runs, and the overhead per task.
@@ -48,7 +48,7 @@ def serial(names, seeds, schedule, raw) -> dict:
     return {"seconds": time.perf_counter() - began}
 
 
-def on_cluster(names, seeds, schedule, raw, workers=None, threads=1) -> dict:
+def on_cluster(names, seeds, schedule, raw, workers, threads) -> dict:
     """`make experiments` now: a local cluster started, the runs as tasks, the results written here.
 
     The serial side runs first, so this process's TensorFlow has chosen its threads before
@@ -64,7 +64,7 @@ def on_cluster(names, seeds, schedule, raw, workers=None, threads=1) -> dict:
             ran = time.perf_counter()
     tasks = [float(m[1]) for m in (LINE.search(line) for line in lines) if m]
     return {"seconds": time.perf_counter() - began, "start": started - began, "runs": ran - started,
-            "task_seconds": tasks, "workers": workers or CORES}
+            "task_seconds": tasks, "workers": workers}
 
 
 def main():
@@ -86,7 +86,7 @@ def main():
     print(f"{runs} runs per side and round ({', '.join(args.variants)} x seeds {args.seeds}); {schedule}; "
           f"{CORES} cores; full 10,000-image test set evaluated in every run")
     sides = {"serial": lambda: serial(args.variants, args.seeds, schedule, raw),
-             f"cluster {CORES}x1": lambda: on_cluster(args.variants, args.seeds, schedule, raw)}
+             f"cluster {CORES}x1": lambda: on_cluster(args.variants, args.seeds, schedule, raw, CORES, 1)}
     if args.one_worker:
         sides[f"cluster 1x{CORES}"] = lambda: on_cluster(args.variants, args.seeds, schedule, raw, 1, CORES)
     found = {side: [] for side in sides}

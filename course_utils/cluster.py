@@ -2,7 +2,7 @@
 
 The architecture sweep (``make experiments``) and grading a class (``make grade``) are lists
 of independent tasks. :func:`connect` gives a ``dask.distributed`` client: with no address,
-a ``LocalCluster`` started in this process, one single-threaded worker process per core;
+a ``LocalCluster`` started in this process (worker processes sharing out the cores);
 with ``scheduler="tcp://HOST:PORT"`` (or ``$DASK_SCHEDULER_ADDRESS``), an existing cluster.
 :func:`run_tasks` submits the tasks and hands each result, as it arrives, to a ``store``
 function that runs here, in the client: workers return plain data and never write the
@@ -27,10 +27,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
-# One task per worker process, each on one core: no thread pool of TensorFlow or BLAS may
-# spread over the cores that the other workers use (benchmarks/cluster_sweep.py measures it).
+# A worker process runs one task at a time, and its TensorFlow and BLAS thread pools stay
+# within its share of the cores (remote workers: one thread, see _timed).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+# Threads per training task on the local cluster. Measured on 2 cores (benchmarks/cluster_sweep.py):
+# one worker with 2 threads kept the serial loop's throughput; two single-threaded workers lost 19%.
+TASK_THREADS = 2
 RETRIES = 1            # a task that raised is run once more (a worker short of memory, a flaky disk)
 ALLOWED_FAILURES = 3   # a task whose worker died is run again on another worker up to this often
 WORKER_WAIT_S = 60.0   # how long to wait for the first worker of an existing cluster
@@ -95,7 +98,7 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
 
 
 @contextlib.contextmanager
-def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int = 1,
+def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int | None = None,
             processes: bool = True) -> Iterator:
     """A ``distributed.Client`` for the tasks; the local cluster is closed on leaving.
 
@@ -106,8 +109,10 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         else a ``LocalCluster`` started here.
     workers : int, optional
         Tasks the local cluster runs at once (default: one per core); ignored with a scheduler.
-    threads : int
-        TensorFlow and BLAS threads of each local worker process (default 1: one task per core).
+    threads : int, optional
+        TensorFlow and BLAS threads of each local worker process. Default: the cores shared
+        out among ``workers``; with neither given, ``TASK_THREADS`` threads per worker
+        (measured best on 2 cores, ``benchmarks/cluster_sweep.py``).
     processes : bool
         True (training): one single-threaded worker process per task slot. False (grading,
         where each task waits on a sandbox of its own): one worker in this process with
@@ -121,7 +126,10 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
     if address is None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers: expected at least 1, got {workers}")
-        count = workers or os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        if threads is None:
+            threads = max(1, cores // workers) if workers else min(TASK_THREADS, cores)
+        count = workers or max(1, cores // threads)
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
             if processes:
                 cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,

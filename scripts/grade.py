@@ -14,8 +14,8 @@ the student's functions in the sandbox (see course_utils.grading). Each submissi
 task (course_utils.cluster): --jobs at once in this process (default: one per core), or on
 the workers of a running `dask scheduler` (--scheduler or $DASK_SCHEDULER_ADDRESS), which
 receive the notebook's bytes and return its verdicts as plain data. A notebook is scored
-on --exercises if given, else on the exercises of the chapter it came from (student edition metadata or file name),
-else on every exercise.
+on --exercises if given, else on the exercises of the chapter it came from (student edition
+metadata or file name), else on every exercise.
 
 Writes OUT (one row per student: status, 1/0 per exercise, blank for an exercise not
 scored, total, out_of) and OUT with "-feedback" added (one row per student and exercise

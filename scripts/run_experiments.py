@@ -9,8 +9,8 @@ an interrupted sweep (Ctrl-C, a closed laptop) continues with the next command. 
 --seeds each variant gets its planned seeds (three, or five for the variants the chapter
 compares most closely; --list shows them): 55 runs, one to two minutes each on 2 CPU cores.
 
-The runs are Dask tasks (course_utils.cluster): by default on a local cluster of one
-single-threaded worker per core; with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the
+The runs are Dask tasks (course_utils.cluster): by default on a local cluster (one worker
+process per 2 cores, as measured best on 2 cores); with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the
 workers of a running `dask scheduler`. This process writes every result file.
 """
 
@@ -33,7 +33,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes of the local cluster (default: one per core)")
+                        help="worker processes of the local cluster, the cores shared out among them "
+                             "(default: one worker per 2 cores, 2 TensorFlow threads each)")
     args = parser.parse_args(argv)
     if args.list:
         for v in sweep.VARIANTS.values():

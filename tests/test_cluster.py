@@ -103,7 +103,7 @@ def check_progress(lines: list[str], count: int) -> list[re.Match]:
 def local_client():
     """The default path of `make experiments`: a LocalCluster of 2 single-threaded workers."""
     lines = []
-    with cluster.connect(workers=2, log=lines.append) as client:
+    with cluster.connect(workers=2, log=lines.append, threads=1) as client:
         assert lines == ["Local Dask cluster: 2 worker process(es), one task at a time each, 1 thread(s) per task"]
         yield client
 
