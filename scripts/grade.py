@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import sys
 import tempfile
@@ -39,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the col2im checker's refer
 
 from course_utils import cluster, grading, sandbox  # noqa: E402
 from course_utils.checks import EXERCISES  # noqa: E402
+from course_utils.files import write_atomic  # noqa: E402
 
 
 def submissions_in(folder: Path) -> list[Path]:
@@ -81,16 +83,11 @@ def spreadsheet_safe(value):
 def write_csv_atomically(target: Path, fields: list[str], rows: list[dict]) -> None:
     """Write to a temporary file beside ``target``, then rename: never a half-written file."""
     rows = [{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows]
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(target, text.getvalue())
 
 
 def rows_of(grades: list[grading.SubmissionGrade]) -> tuple[list[dict], list[dict]]:
