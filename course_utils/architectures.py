@@ -74,6 +74,15 @@ class ArchitectureSpec:
         return compile_model(model, learning_rate) if compiled else model
 
 
+def sliding_layers(model):
+    """``(layer, kernel, stride)`` for each conv and pooling layer of ``model``, input first."""
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            yield layer, layer.kernel_size[0], layer.strides[0]
+        elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
+            yield layer, layer.pool_size[0], layer.strides[0]
+
+
 def receptive_fields(model) -> list[dict]:
     """Receptive field of one output unit of every conv and pooling layer, in input pixels.
 
@@ -91,13 +100,7 @@ def receptive_fields(model) -> list[dict]:
     [('conv1', 3), ('conv2', 5), ('pool', 6)]
     """
     size, jump, rows = 1, 1, []
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            kernel, stride = layer.kernel_size[0], layer.strides[0]
-        elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
-            kernel, stride = layer.pool_size[0], layer.strides[0]
-        else:
-            continue
+    for layer, kernel, stride in sliding_layers(model):
         size += (kernel - 1) * jump
         jump *= stride
         rows.append({"layer": layer.name, "size": size, "jump": jump,

@@ -404,16 +404,10 @@ function render() {
 
 def layer_geometry(model) -> list[dict]:
     """Kernel, stride, padding and output size of each conv and pooling layer of a Keras model."""
-    from keras import layers as kl
+    from course_utils.architectures import sliding_layers
 
     rows, size = [], int(model.inputs[0].shape[1])
-    for layer in model.layers:
-        if isinstance(layer, kl.Conv2D):
-            kernel, stride = layer.kernel_size[0], layer.strides[0]
-        elif isinstance(layer, (kl.MaxPooling2D, kl.AveragePooling2D)):
-            kernel, stride = layer.pool_size[0], layer.strides[0]
-        else:
-            continue
+    for layer, kernel, stride in sliding_layers(model):
         out = int(layer.output.shape[1])
         left = max((out - 1) * stride + kernel - size, 0) // 2 if layer.padding == "same" else 0
         rows.append({"layer": layer.name, "kernel": kernel, "stride": stride, "pad": left, "output": out})
