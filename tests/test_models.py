@@ -44,15 +44,19 @@ def test_reference_run_reaches_the_source_accuracy(test_set, tmp_path, monkeypat
 
 
 def test_short_real_training_learns(mnist, tmp_path, monkeypatch):
-    """One epoch on the full training set through the chapter's path: it must learn and be cached."""
+    """One epoch on 12,000 images through the chapter's path: it must learn and be cached.
+
+    12,000 images reach about 0.935 (measured), far above chance (0.1), in a fifth of the
+    time of the whole training set.
+    """
     from course_utils.data import prepare_mnist
 
     monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path))
-    config = dataclasses.replace(SOURCE_CONFIG, epochs=1)
+    config = dataclasses.replace(SOURCE_CONFIG, epochs=1, train_limit=12_000)
     data = prepare_mnist()
     model, run = trained_model(config, train=True, data=data, verbose=0)
     assert run["source"] == "trained now"
-    assert run["metrics"]["test_accuracy"] > 0.95
+    assert run["metrics"]["test_accuracy"] > 0.9
     # The same configuration now loads from the cache, with identical weights.
     again, cached = trained_model(config, train=False)
     assert cached["source"] == "cache"
