@@ -392,17 +392,8 @@ def _grade_of(value: dict):
     return grading.SubmissionGrade(**{**value, "verdicts": verdicts})
 
 
-def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, options, requested=None,
-                      log=print) -> list:
-    """Grade every notebook of ``paths`` (under ``root``) on the cluster; their grades, in order.
-
-    Each worker receives the notebook's bytes and returns its grade as plain data, so no
-    worker needs the submissions folder. A notebook that cannot be read here, or that is
-    too large, is graded here (its row says why; nothing of it runs anywhere). A submission whose task
-    failed for good (say, it killed Dask workers again and again) gets a row that says so.
-    """
-    from course_utils import grading
-
+def _ready_to_grade(client, options, requested) -> None:
+    """Every worker has the course, the sandbox (if used) and starts importing the checkers' needs."""
     from course_utils.checks import EXERCISES
 
     check_workers(client, tools=SANDBOX_TOOLS if options.sandboxed else ())
@@ -414,7 +405,23 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
             raise WorkersNotReady("these Dask workers cannot run the sandbox:\n  " + "\n  ".join(
                 f"{worker}: {why}" for worker, why in sorted(unusable.items())))
     client.run(_warm_up, list(requested or EXERCISES))
-    grades, tasks = {}, []
+
+
+def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, options, requested=None,
+                      log=print, kept=None) -> list:
+    """Grade every notebook of ``paths`` (under ``root``) on the cluster; their grades, in order.
+
+    Each worker receives the notebook's bytes and returns its grade as plain data, so no
+    worker needs the submissions folder. A notebook that cannot be read here, or that is
+    too large, is graded here (its row says why; nothing of it runs anywhere). A submission whose task
+    failed for good (say, it killed Dask workers again and again) gets a row that says so.
+    With ``kept`` (a :class:`course_utils.grade_store.GradeStore`), each grade is stored the
+    moment it arrives, and a submission whose stored grade is still valid is not run again.
+    """
+    from course_utils import grading
+    from course_utils.grade_store import grade_key
+
+    grades, tasks, keys = {}, [], {}
     for path in paths:
         student = path.relative_to(root).as_posix()
         try:
@@ -425,10 +432,22 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
             grade = grading.grade_submission(path, root, chapters, options, requested)
             tasks.append(Task(student, _given, (dataclasses.asdict(grade),)))
             continue
+        if kept is not None:
+            keys[student] = grade_key(student, notebook, chapters, options, requested)
+            stored = kept.get(student, keys[student])
+            if stored is not None:
+                grades[student] = _grade_of(stored)
+                continue
         tasks.append(Task(student, grade_task, (student, notebook, chapters, options, requested)))
+    if grades:
+        log(f"{len(grades)} submission(s) graded before, unchanged: their stored grades are used")
+    if any(task.function is grade_task for task in tasks):
+        _ready_to_grade(client, options, requested)
 
     def store(task, value):
         grade = grades[task.key] = _grade_of(value)
+        if task.key in keys and not grade.status.startswith("grader error"):   # a grader's bug: try again
+            kept.put(task.key, keys[task.key], value)
         return f"{grade.student}: {grade.total}/{len(grade.verdicts)} ({grade.status})"
 
     try:

@@ -3,8 +3,10 @@
 Every variant is trained with the same short schedule and several seeds. Each finished
 (variant, seed) pair is stored at once as its own JSON file, written to a temporary name
 and renamed, so an interrupted sweep loses at most the run in progress and a re-run skips
-what is done. ``make experiments`` runs it; the committed results live in
-``course_utils/reference/sweep`` so that the chapter (and Colab) can read them.
+what is done. ``make experiments`` runs it into ``experiments/sweep`` (a folder of the
+checkout, outside the package); the committed results that the chapter (and Colab) read
+are package data in ``course_utils/reference/sweep`` (:data:`RESULTS_DIR`), changed only
+by ``scripts/run_experiments.py --promote``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -23,7 +26,7 @@ from course_utils import runs
 from course_utils.architectures import ArchitectureSpec
 from course_utils.models import REFERENCE_DIR, build_small_cnn
 
-RESULTS_DIR = REFERENCE_DIR / "sweep"
+RESULTS_DIR = REFERENCE_DIR / "sweep"   # the committed results: read-only package data
 SEEDS = (0, 1, 2)
 # The source model and the variants that the chapter compares most closely (the three best
 # on validation accuracy, and the small CNN's global-average-pooling head) get five seeds.
@@ -220,6 +223,30 @@ def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=None,
     return written
 
 
+def promote(results_dir: Path, reference_dir: Path = RESULTS_DIR, schedule: Schedule = SCHEDULE) -> list[Path]:
+    """Copy every finished run of the current variants and schedule in ``results_dir`` into
+    ``reference_dir`` (the committed results of a development checkout); returns the copies.
+
+    Only runs :func:`is_done` accepts are copied, each atomically; nothing else in
+    ``reference_dir`` changes. Raises ``PermissionError``, saying so, when ``reference_dir``
+    is read-only (an installed package).
+    """
+    from course_utils.files import write_atomic
+
+    reference_dir = Path(reference_dir)
+    if not (reference_dir.is_dir() and os.access(reference_dir, os.W_OK)):
+        raise PermissionError(f"{reference_dir} is not a writable folder: promote results in a "
+                              f"development checkout (pip install -e .), not an installed package")
+    copied = []
+    for name, variant in VARIANTS.items():
+        for path in sorted(Path(results_dir).glob(f"{name}-seed*.json")):
+            result = read_result(path)
+            if (result is not None and path.name == result_path("", name, result.get("seed")).name
+                    and is_done(path, variant, result["seed"], schedule)):
+                copied.append(write_atomic(reference_dir / path.name, path.read_bytes()))
+    return copied
+
+
 class SweepResultsMissing(FileNotFoundError):
     """No stored result of the sweep matches the current variants and schedule."""
 
@@ -237,7 +264,8 @@ def load_results(results_dir: Path = RESULTS_DIR, schedule: Schedule = SCHEDULE)
                 found.append(result)
     if not found:
         raise SweepResultsMissing(f"no stored sweep results for {schedule} in {results_dir}; "
-                                  "run `make experiments` to make them")
+                                  "run `make experiments` to make them (into experiments/sweep), then "
+                                  "`scripts/run_experiments.py --promote` to store them here")
     return found
 
 

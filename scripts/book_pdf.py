@@ -25,6 +25,8 @@ from pathlib import Path
 import yaml
 from pypdf import PdfReader, PdfWriter
 
+from course_utils.files import write_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -109,9 +111,9 @@ def merge(printed: list[tuple[str, bytes]], out: Path) -> int:
     for title, pdf in printed:
         writer.append(PdfReader(io.BytesIO(pdf)), outline_item=title)
     writer.add_metadata({"/Title": "Convolutional neural networks, equation by equation"})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("wb") as handle:
-        writer.write(handle)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    write_atomic(out, buffer.getvalue())   # an interrupted print leaves no half PDF
     return len(writer.pages)
 
 
@@ -129,8 +131,8 @@ def link_from_front_page(html_dir: Path, pdf: Path, pages: int, root: str) -> No
                           text, count=1, flags=re.S)
     if not found:
         raise RuntimeError(f"{front}: found no <h1> in the article to put the PDF link under")
-    front.write_text(text, encoding="utf-8")
-    shutil.copyfile(pdf, html_dir / "book.pdf")
+    write_atomic(html_dir / "book.pdf", pdf.read_bytes())
+    write_atomic(front, text)
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,11 @@ Writes OUT (one row per student: status, 1/0 per exercise, blank for an exercise
 scored, total, out_of) and OUT with "-feedback" added (one row per student and exercise
 with the verdict; the row "(notebook)" lists cells that failed, hung or were skipped).
 Both are written only when every submission has its row, each to a temporary file first.
+
+Resumable: each grade is also kept, the moment it is known, in the folder OUT with
+"-progress" added (course_utils.grade_store). After an interruption (Ctrl-C, a closed
+laptop) the same command grades only what is missing; a submission whose notebook, options
+or grading code changed is graded again. --fresh discards what was kept.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import argparse
 import csv
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -41,6 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the col2im checker's refer
 from course_utils import cluster, grading, sandbox  # noqa: E402
 from course_utils.checks import EXERCISES  # noqa: E402
 from course_utils.files import write_atomic  # noqa: E402
+from course_utils.grade_store import GradeStore  # noqa: E402
 
 
 def submissions_in(folder: Path) -> list[Path]:
@@ -70,6 +77,10 @@ def check_output_folder(out: Path) -> str | None:
 
 def feedback_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}-feedback{out.suffix or '.csv'}")
+
+
+def progress_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}-progress")
 
 
 def spreadsheet_safe(value):
@@ -121,6 +132,8 @@ def parse_args(argv):
                         help="seconds for all the code cells of a notebook (the rest are not run)")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb,
                         help="address-space limit of each sandboxed process")
+    parser.add_argument("--fresh", action="store_true",
+                        help="grade every submission again, discarding the grades kept from an earlier run")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run notebooks without the sandbox: ONLY for notebooks you trust")
     return parser.parse_args(argv)
@@ -159,15 +172,21 @@ def main(argv=None) -> int:
     chapters = grading.chapter_exercises(ROOT / "book")
     began = time.monotonic()
     log = lambda line: print(line, flush=True)  # noqa: E731
-    grades = []
+    grades, progress = [], progress_path(args.out)
+    if args.fresh:
+        shutil.rmtree(progress, ignore_errors=True)
     if paths:   # each submission is a Dask task (course_utils.cluster): a local cluster, or --scheduler
         try:
             with cluster.connect(args.scheduler, args.jobs, log=log, processes=False) as client:
                 grades = cluster.grade_submissions(client, paths, args.submissions, chapters, options,
-                                                   requested, log=log)
+                                                   requested, log=log, kept=GradeStore(progress))
         except (ConnectionError, cluster.WorkersNotReady) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(f"\nInterrupted: the grades finished so far are kept in {progress}; "
+                  "run the same command again to grade the rest.", file=sys.stderr)
+            return 130
     summary, feedback = rows_of(grades)
     write_csv_atomically(args.out, ["student", "status", *EXERCISES, "total", "out_of"], summary)
     write_csv_atomically(feedback_path(args.out), ["student", "exercise", "passed", "message"], feedback)

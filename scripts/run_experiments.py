@@ -2,10 +2,14 @@
 
 Usage: python scripts/run_experiments.py [--only NAME ...] [--seeds 0 1 2] [--results DIR] [--list]
                                          [--scheduler tcp://HOST:PORT] [--workers N]
+       python scripts/run_experiments.py --promote [--results DIR]
 
 Every (variant, seed) run is stored as soon as it finishes in
-course_utils/reference/sweep/<variant>-seed<k>.json; runs already stored are skipped, so
-an interrupted sweep (Ctrl-C, a closed laptop) continues with the next command. Without
+experiments/sweep/<variant>-seed<k>.json (--results; a folder of the checkout, outside the
+installed package); runs already stored there are skipped, so an interrupted sweep
+(Ctrl-C, a closed laptop) continues with the next command. Chapter 9 reads the committed
+results in course_utils/reference/sweep; --promote copies the finished runs there (in a
+development checkout), after which `make notebooks` re-executes the chapter on them. Without
 --seeds each variant gets its planned seeds (three, or five for the variants the chapter
 compares most closely; --list shows them): 55 runs, one to two minutes each on 2 CPU cores.
 
@@ -20,7 +24,11 @@ import argparse
 import sys
 import time
 
+from pathlib import Path
+
 from course_utils import cluster, sweep
+
+RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "sweep"
 
 
 def main(argv: list[str]) -> int:
@@ -28,8 +36,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="variants to run (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="seeds for every variant named (default: each variant's planned seeds)")
-    parser.add_argument("--results", default=str(sweep.RESULTS_DIR), help="folder of result files")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="folder of result files (default: experiments/sweep of this checkout)")
     parser.add_argument("--list", action="store_true", help="list the variants and stop")
+    parser.add_argument("--promote", action="store_true",
+                        help=f"copy the finished runs in --results into {sweep.RESULTS_DIR} (the committed "
+                             "results chapter 9 reads) and stop")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     parser.add_argument("--workers", type=int, default=None,
@@ -40,6 +52,14 @@ def main(argv: list[str]) -> int:
         for v in sweep.VARIANTS.values():
             seeds = " ".join(str(s) for s in sweep.planned_seeds(v.name))
             print(f"{v.name:28} {v.factor}: {v.value}  (seeds {seeds})")
+        return 0
+    if args.promote:
+        try:
+            copied = sweep.promote(args.results)
+        except PermissionError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"{len(copied)} finished runs copied from {args.results} into {sweep.RESULTS_DIR}")
         return 0
     unknown = [n for n in args.only or [] if n not in sweep.VARIANTS]
     if unknown:

@@ -158,7 +158,9 @@ def test_corpus_row(graded, student):
 
 def test_nothing_outside_the_sandbox_was_touched(graded):
     out_dir, submissions = graded["out_dir"], graded["submissions"]
-    assert sorted(p.name for p in out_dir.iterdir()) == ["grades-feedback.csv", "grades.csv"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["grades-feedback.csv", "grades-progress", "grades.csv"]
+    kept = list((out_dir / "grades-progress").iterdir())   # the grades kept for a resumed run, nothing else
+    assert kept and all(re.fullmatch(r"[0-9a-f]{32}\.json", p.name) and p.is_file() for p in kept), kept
     assert hashlib.sha256((submissions / "honest.ipynb").read_bytes()).hexdigest() == graded["honest_digest"]
     assert not graded["planted"], "a submission created a file in the course package"
 

@@ -54,6 +54,37 @@ def test_corrupt_or_foreign_results_are_trained_again(tmp_path, fake_training):
     assert fake_training == [("source", 0), ("kernel-5", 0)]
 
 
+def test_promote_copies_only_finished_current_runs(tmp_path, fake_training):
+    made, reference = tmp_path / "experiments", tmp_path / "reference"
+    reference.mkdir()
+    sweep.run_sweep(None, made, ["source", "kernel-5"], seeds=(0,), schedule=TINY, log=lambda line: None)
+    sweep.result_path(made, "kernel-5", 0).write_text('{"format_version": 1, "var')   # cut short
+    renamed = made / "source-seed7.json"   # a file whose name and content disagree
+    renamed.write_text(sweep.result_path(made, "source", 0).read_text())
+    (reference / "kept.json").write_text("{}")
+    copied = sweep.promote(made, reference, TINY)
+    assert [p.name for p in copied] == ["source-seed0.json"]
+    assert sorted(p.name for p in reference.iterdir()) == ["kept.json", "source-seed0.json"]
+    assert (reference / "source-seed0.json").read_bytes() == sweep.result_path(made, "source", 0).read_bytes()
+
+
+def test_promote_refuses_a_read_only_package_folder(tmp_path):
+    with pytest.raises(PermissionError, match="development checkout"):
+        sweep.promote(tmp_path, tmp_path / "not-there", TINY)
+
+
+def test_make_experiments_writes_outside_the_package():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "run_experiments.py"
+    spec = importlib.util.spec_from_file_location("run_experiments", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    package = Path(sweep.__file__).resolve().parent
+    assert package not in module.RESULTS.resolve().parents, module.RESULTS
+
+
 def test_interruption_keeps_finished_runs_and_no_partial_file(tmp_path, monkeypatch):
     def train(variant, seed, data, schedule):
         if variant.name == "filters-16":
