@@ -97,6 +97,17 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
     return address
 
 
+def option_problems(scheduler: str | None, workers: int | None, workers_option: str) -> list[str]:
+    """What is wrong with a command's ``--scheduler`` and its count of local workers (named
+    ``workers_option``, such as ``--jobs``): the messages, or an empty list."""
+    problems = [] if workers is None or workers >= 1 else [f"{workers_option} must be at least 1, got {workers}"]
+    try:
+        scheduler_address(scheduler)
+    except ValueError as error:
+        problems.append(f"--{error}")
+    return problems
+
+
 @contextlib.contextmanager
 def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int | None = None,
             processes: bool = True) -> Iterator:

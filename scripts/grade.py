@@ -148,12 +148,7 @@ def main(argv=None) -> int:
     unknown = [label for label in requested if label not in EXERCISES]
     if unknown:
         problems.append(f"--exercises: unknown {', '.join(unknown)}; expected some of {', '.join(EXERCISES)}")
-    if args.jobs is not None and args.jobs < 1:
-        problems.append(f"--jobs must be at least 1, got {args.jobs}")
-    try:
-        cluster.scheduler_address(args.scheduler)
-    except ValueError as error:
-        problems.append(f"--{error}")
+    problems += cluster.option_problems(args.scheduler, args.jobs, "--jobs")
     problems.append(check_output_folder(args.out))
     if not args.no_sandbox:
         problems.append(sandbox.sandbox_available())

@@ -65,12 +65,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; see --list")
 
-    if args.workers is not None and args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
-    try:
-        cluster.scheduler_address(args.scheduler)
-    except ValueError as error:
-        parser.error(f"--{error}")
+    for problem in cluster.option_problems(args.scheduler, args.workers, "--workers"):
+        parser.error(problem)
     from course_utils.data import MnistDataError
 
     print(f"Schedule: {sweep.SCHEDULE}", flush=True)

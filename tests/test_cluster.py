@@ -203,6 +203,10 @@ def test_bad_addresses_and_worker_counts_are_refused():
     with pytest.raises(ValueError, match="workers: expected at least 1, got 0"):
         with cluster.connect(workers=0):
             pass
+    assert cluster.option_problems("localhost", 0, "--jobs") == [
+        "--jobs must be at least 1, got 0",
+        "--scheduler: expected an address like tcp://HOST:8786, got 'localhost'"]
+    assert cluster.option_problems("tcp://10.0.0.5:8786", 2, "--workers") == []
 
 
 # A client in a process of its own, run with Ctrl-C: what finished stays, the rest is re-run.
