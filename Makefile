@@ -14,6 +14,10 @@ ifdef MNIST_PATH
 export MNIST_PATH := $(abspath $(MNIST_PATH))
 endif
 
+# Installing this package writes course_utils.egg-info into the checkout: one at a time,
+# as test lanes may install into two environments at once.
+ONE_BUILD := flock $(CURDIR)/.install.lock
+
 # MathJax is served from the build, not a CDN, so the book works offline (npm package).
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
@@ -25,7 +29,7 @@ AXE := $(VENV)/npm-axe/node_modules/axe-core/axe.min.js
 # After a failed build, print the execution reports (a chapter's traceback) into the log.
 SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while read f; do echo "== $$f"; cat "$$f"; done'
 
-.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-lane-chapters test-lane-html test-unit test-notebooks test-book test-student test-browser test-oldest test-latest clean
+.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-lane-chapters test-lane-student test-lane-html test-unit test-notebooks test-book test-student test-browser test-oldest test-latest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
@@ -89,11 +93,12 @@ grade: $(STAMP)
 	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks [GRADE_ARGS='--jobs 2']" && false)
 	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(GRADE_ARGS)
 
-# Two lanes at once: one test process rarely keeps both of CI's 2 cores busy (the browser
-# tests mostly wait on pages, pip on the disk). No file is written by both lanes. Each
-# target's output is printed in one piece when it ends, with its time (test-reports/*.log).
+# Three lanes at once: one test process rarely keeps CI's 2 cores busy (the browser tests
+# mostly wait on pages, pip on the disk). No file is written by two lanes (the package
+# installs take turns, ONE_BUILD). Each target's output is printed in one piece when it
+# ends, with its time (test-reports/*.log).
 test: $(STAMP) $(MATHJAX) $(AXE)
-	$(MAKE) -j2 test-lane-chapters test-lane-html
+	$(MAKE) -j3 test-lane-chapters test-lane-student test-lane-html
 
 # A lane runs all its targets even after a failure, so that one CI log shows every failure.
 LANE = mkdir -p test-reports && fail=0 && for t in $(1); do s=$$(date +%s); \
@@ -101,10 +106,13 @@ LANE = mkdir -p test-reports && fail=0 && for t in $(1); do s=$$(date +%s); \
 	echo "== make $$t: exit $$rc after $$(( $$(date +%s) - s )) s"; [ $$rc = 0 ] || fail=1; done; exit $$fail
 
 test-lane-chapters: $(STAMP)
-	@$(call LANE,test-unit test-notebooks test-student)
+	@$(call LANE,test-unit test-notebooks)
+
+test-lane-student: $(STAMP)
+	@$(call LANE,test-student test-latest)
 
 test-lane-html: $(STAMP)
-	@$(call LANE,test-book test-browser test-oldest test-latest)
+	@$(call LANE,test-book test-browser test-oldest)
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs tests --ignore=tests/browser --doctest-modules course_utils \
@@ -133,7 +141,7 @@ OLDEST := .venv-oldest
 test-oldest: tests/oldest/requirements.txt
 	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest/requirements.txt
-	$(OLDEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(ONE_BUILD) $(OLDEST)/bin/python -m pip install --quiet --no-deps -e .
 	MPLBACKEND=Agg $(OLDEST)/bin/python tests/oldest/smoke.py
 
 clean:
@@ -145,5 +153,5 @@ LATEST := .venv-latest
 test-latest:
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade -r tests/latest/requirements.txt
-	$(LATEST)/bin/python -m pip install --quiet .
+	$(ONE_BUILD) $(LATEST)/bin/python -m pip install --quiet .
 	$(LATEST)/bin/python tests/latest/run_chapters.py --report test-reports/latest-report.txt

@@ -31,7 +31,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server():
     handler = functools.partial(_QuietHandler, directory=str(HTML))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -41,7 +41,7 @@ def server():
     httpd.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -49,3 +49,48 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         yield browser
         browser.close()
+
+
+class PageLog:
+    """Console errors and failed or blocked requests of one page; every request outside the
+    local server is blocked (the book must work offline)."""
+
+    def __init__(self, page, origin):
+        self.errors, self.failed, self.blocked = [], [], []
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("requestfailed", lambda req: self.failed.append(req.url))
+        page.on("response", lambda res: res.status >= 400 and self.failed.append(f"{res.status} {res.url}"))
+
+        def route(route):
+            if route.request.url.startswith(origin):
+                return route.continue_()
+            self.blocked.append(route.request.url)
+            return route.abort()
+
+        page.route("**/*", route)
+
+
+def open_page(browser, server, path, width=1280, height=900):
+    """A fresh page of the book, loaded offline, and its log."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    log = PageLog(page, server)
+    page.goto(f"{server}/{path}", wait_until="networkidle")
+    return page, log
+
+
+@pytest.fixture(scope="session")
+def view(browser, server):
+    """``view(path, width=1280, height=900)``: the page and its log, loaded once and shared by
+    every test that only reads it (a page load with its math typeset costs about a second
+    of CPU). Tests that press keys or type open their own page with ``open_page``."""
+    pages = {}
+
+    def view(path, width=1280, height=900):
+        if (path, width, height) not in pages:
+            pages[path, width, height] = open_page(browser, server, path, width, height)
+        return pages[path, width, height]
+
+    yield view
+    for page, _ in pages.values():
+        page.close()

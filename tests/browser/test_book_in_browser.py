@@ -6,18 +6,13 @@ Run by `make test-browser` after the book is built (needs Debian's chromium)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
+from conftest import HTML, ROOT, need_chromium, open_page
+
 SHOTS = ROOT / "test-reports" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("*.html"))
 MATH_PAGES = ["book/01_convolution.html", "book/02_stride.html", "book/03_channels.html",
               "book/04_pooling.html", "book/08_im2col.html", "book/09_architecture.html"]
@@ -28,44 +23,14 @@ WIDGET_PAGES = {"book/01_convolution.html": "hand-made 3x3 filters",
 
 if not HTML.joinpath("index.html").exists():
     pytest.skip("build the book first (make book)", allow_module_level=True)
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is missing: .ci/run installs it with apt-get")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-class PageLog:
-    """Console errors and failed or blocked requests of one page."""
-
-    def __init__(self, page, origin):
-        self.errors, self.failed, self.blocked = [], [], []
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("requestfailed", lambda req: self.failed.append(req.url))
-        page.on("response", lambda res: res.status >= 400 and self.failed.append(f"{res.status} {res.url}"))
-
-        def route(route):
-            if route.request.url.startswith(origin):
-                return route.continue_()
-            self.blocked.append(route.request.url)
-            return route.abort()
-
-        page.route("**/*", route)
-
-
-def open_page(browser, server, path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    log = PageLog(page, server)
-    page.goto(f"{server}/{path}", wait_until="networkidle")
-    return page, log
+need_chromium()
 
 
 @pytest.mark.parametrize("path", ["index.html", "genindex.html"] + PAGES)
-def test_page_loads_cleanly_and_every_image_has_alt_text(browser, server, path):
-    page, log = open_page(browser, server, path)
+def test_page_loads_cleanly_and_every_image_has_alt_text(view, path):
+    page, log = view(path)
     images = page.eval_on_selector_all(
         "main img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0, e.alt])")
-    page.close()
     assert not log.blocked, f"{path} requested outside addresses: {log.blocked[:3]}"
     assert not log.failed, f"{path} has failed requests: {log.failed[:3]}"
     assert not log.errors, f"{path} logged console errors: {log.errors[:3]}"
@@ -74,14 +39,13 @@ def test_page_loads_cleanly_and_every_image_has_alt_text(browser, server, path):
 
 
 @pytest.mark.parametrize("path", MATH_PAGES)
-def test_math_is_typeset(browser, server, path):
-    page, log = open_page(browser, server, path)
+def test_math_is_typeset(view, path):
+    page, log = view(path)
     page.wait_for_selector("mjx-container", timeout=15000)
     typeset = page.eval_on_selector_all("mjx-container", "els => els.length")
     raw = page.eval_on_selector_all("main .math", "els => els.filter(e => !e.querySelector('mjx-container')).length")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / (Path(path).stem + ".png")))
-    page.close()
     assert typeset > 5 and raw == 0, f"{path}: {typeset} typeset, {raw} untypeset formulas"
     assert not log.blocked and not log.failed
 
@@ -98,11 +62,10 @@ def test_search_finds_pooling(browser, server):
 
 
 @pytest.mark.parametrize("path, caption", WIDGET_PAGES.items())
-def test_widget_pages_show_their_default_figure(browser, server, path, caption):
-    page, log = open_page(browser, server, path)
+def test_widget_pages_show_their_default_figure(view, path, caption):
+    page, _ = view(path)
     figures = page.eval_on_selector_all(
         "figure", "els => els.map(e => [e.textContent, !!e.querySelector('img') && "
                   "e.querySelector('img').naturalWidth > 0])")
-    page.close()
     matching = [loaded for text, loaded in figures if caption.lower() in text.lower()]
     assert matching and all(matching), f"{path}: no loaded figure captioned '{caption}'"

@@ -1,6 +1,7 @@
 """What a reader sees and can do in the built book, offline, in headless Chromium.
 
-- One header: no page shows more than one visible search field (the theme's own).
+- One header: no page shows more than one visible search field (the theme's own), at a
+  desktop or a phone width.
 - Layout at a desktop (1280 px) and a phone (390 px) width: the article's title is in the
   first half of the first screen, the page never scrolls sideways, and at 390 px nothing
   of the article runs off the screen (wide code and outputs scroll inside their boxes).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HTML, ROOT, need_chromium
+from conftest import HTML, ROOT, need_chromium, open_page
 
 SHOTS = ROOT / "test-reports" / "screenshots"
 REPORT = ROOT / "test-reports" / "accessibility.md"
@@ -38,22 +39,15 @@ if not HTML.joinpath("index.html").exists():
 need_chromium()
 
 
-def open_offline(browser, server, path, width=1280, height=900):
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
-               else route.abort())
-    page.goto(f"{server}/{path}", wait_until="networkidle")
-    return page
+PHONE_HEIGHT = 844
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_one_visible_search_field(browser, server, path):
-    counts = {}
-    for name, width in WIDTHS.items():
-        page = open_offline(browser, server, path, width)
-        counts[name] = page.eval_on_selector_all(SEARCH_FIELDS, VISIBLE)
-        page.close()
-    assert counts["desktop"] == 1 and counts["phone"] <= 1, f"{path}: visible search fields {counts}"
+def test_one_visible_search_field(view, path):
+    """At desktop width; at phone width in test_nothing_runs_off_a_phone_screen."""
+    page, _ = view(path, WIDTHS["desktop"])
+    count = page.eval_on_selector_all(SEARCH_FIELDS, VISIBLE)
+    assert count == 1, f"{path}: {count} visible search fields at {WIDTHS['desktop']} px"
 
 
 # Elements of the article that reach past the window's right edge, unless they scroll
@@ -81,41 +75,41 @@ OVERFLOWING = """
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
 @pytest.mark.parametrize("path", ["book/00_intro.html", "book/01_convolution.html", "book/02_stride.html",
                                   "book/09_architecture.html"])
-def test_layout_at_desktop_and_phone_width(browser, server, path, width):
-    page = open_offline(browser, server, path, width, 844 if width < 500 else 900)
+def test_layout_at_desktop_and_phone_width(view, path, width):
+    page, _ = view(path, width, PHONE_HEIGHT if width < 500 else 900)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"layout-{Path(path).stem}-{width}.png"))
     title_top = page.eval_on_selector(".bd-article h1", "e => e.getBoundingClientRect().top")
     viewport = page.evaluate("() => [window.innerWidth, window.innerHeight]")
     scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
     headers = page.eval_on_selector_all("header", VISIBLE)
-    page.close()
     assert 0 < title_top < viewport[1] * 0.5, f"the article starts at {title_top}px, not in the first half screen"
     assert scroll_width <= viewport[0], f"the page scrolls sideways: {scroll_width}px wide in a {viewport[0]}px window"
     assert headers <= 1, f"{headers} visible header bars"
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_nothing_runs_off_a_phone_screen(browser, server, path):
-    page = open_offline(browser, server, path, WIDTHS["phone"], 844)
+def test_nothing_runs_off_a_phone_screen(view, path):
+    page, _ = view(path, WIDTHS["phone"], PHONE_HEIGHT)
     overflowing = page.evaluate(OVERFLOWING)
-    page.close()
+    search_fields = page.eval_on_selector_all(SEARCH_FIELDS, VISIBLE)
     assert not overflowing, f"{path} at {WIDTHS['phone']} px: {overflowing}"
+    assert search_fields <= 1, f"{path}: {search_fields} visible search fields at {WIDTHS['phone']} px"
 
 
-def test_axe_finds_no_serious_or_critical_violation(browser, server):
+def test_axe_finds_no_serious_or_critical_violation(view):
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: `make test-browser` installs axe-core from npm")
     serious, lines = [], ["# Accessibility (axe-core) of the built book", "",
                           "Violations below 'serious' (the test fails on 'serious' and 'critical'):", ""]
     for path in PAGES:
-        page = open_offline(browser, server, path)
-        page.add_script_tag(path=str(AXE))
+        page, _ = view(path)
+        if not page.evaluate("() => typeof axe !== 'undefined'"):
+            page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
                                ".map(v => [v.id, v.impact, v.help, v.nodes.length, "
                                "v.nodes.slice(0, 2).map(n => n.target.join(' ') + ' [' + n.html.slice(0, 80) + '] ' + "
                                "(n.failureSummary || '').replace(/\\s+/g, ' ').slice(0, 200))])")
-        page.close()
         for rule, impact, text, count, targets in result:
             entry = f"{path}: {rule} ({impact}, {count} elements) {text}; e.g. {targets}"
             if impact in ("serious", "critical"):
@@ -137,7 +131,7 @@ def canvas_state(page, root):
 
 @pytest.mark.parametrize("path, count", EXPLORER_PAGES.items())
 def test_explorers_move_from_the_keyboard_without_a_kernel(browser, server, path, count):
-    page = open_offline(browser, server, path)
+    page, _ = open_page(browser, server, path)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     roots = page.query_selector_all(".cnn-explorer")
