@@ -294,11 +294,32 @@ def sweep_task(name: str, seed: int, schedule: dict, data=None) -> dict:
     to read it on the worker (``$MNIST_PATH`` there).
     """
     from course_utils import sweep
+
+    return sweep.train_variant(sweep.VARIANTS[name], seed, _prepared_mnist(data), sweep.Schedule(**schedule))
+
+
+_PREPARED = {}   # this worker's prepared MNIST, kept for its next tasks (one entry)
+
+
+def _prepared_mnist(data=None):
+    """Scaled images and one-hot labels of ``data`` (or of this machine's MNIST), prepared
+    once per worker process: reading and scaling take a second or two, which the serial
+    loop paid once per sweep and a worker would otherwise pay once per task."""
     from course_utils.data import one_hot, scale_images
 
-    (x_train, y_train), (x_test, y_test) = load_raw_mnist(data)
-    prepared = (scale_images(x_train), one_hot(y_train)), (scale_images(x_test), one_hot(y_test))
-    return sweep.train_variant(sweep.VARIANTS[name], seed, prepared, sweep.Schedule(**schedule))
+    if data is None:
+        path = os.environ.get("MNIST_PATH")
+        key = ("file", path, os.stat(path).st_mtime_ns) if path and os.path.exists(path) else ("keras",)
+    else:   # the scattered data stay alive in the entry, so their id is not reused
+        key = ("sent", id(data))
+    entry = _PREPARED.get("mnist")
+    if entry is None or entry[0] != key:
+        (x_train, y_train), (x_test, y_test) = load_raw_mnist(data)
+        prepared = (scale_images(x_train), one_hot(y_train)), (scale_images(x_test), one_hot(y_test))
+        for array in (a for pair in prepared for a in pair):
+            array.setflags(write=False)   # shared by the tasks: none may change it for the next
+        _PREPARED["mnist"] = entry = (key, data, prepared)
+    return entry[2]
 
 
 def _sweep_line(result: dict) -> str:

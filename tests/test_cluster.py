@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -195,6 +196,19 @@ def test_a_worker_that_lacks_a_module_or_tool_is_named(local_client):
         assert f"{worker} (host {socket.gethostname()}) has no no-such-sandbox-tool" in message
     reports = cluster.check_workers(local_client)
     assert len(reports) == 2 and all(r["missing"] == [] for r in reports.values())
+
+
+def test_a_worker_prepares_mnist_once_for_all_its_tasks():
+    rng = np.random.default_rng(0)
+    raw = ((rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), rng.integers(0, 10, 20, dtype=np.uint8)),
+           (rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), rng.integers(0, 10, 5, dtype=np.uint8)))
+    first = cluster._prepared_mnist(raw)
+    assert cluster._prepared_mnist(raw) is first
+    (x, y), _ = first
+    assert x.shape == (20, 28, 28, 1) and y.shape == (20, 10) and not x.flags.writeable
+    np.testing.assert_array_equal(x[..., 0] * 255, raw[0][0])
+    other = ((raw[0][0][:10], raw[0][1][:10]), raw[1])
+    assert cluster._prepared_mnist(other)[0][0].shape == (10, 28, 28, 1), "other data: prepared again"
 
 
 def test_bad_addresses_and_worker_counts_are_refused():
