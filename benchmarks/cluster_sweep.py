@@ -4,26 +4,31 @@ Usage: python benchmarks/cluster_sweep.py [--variants depth-1 filters-8 ...] [--
                                           [--train-images 4000] [--epochs 1] [--rounds 2]
                                           [--one-worker]
 
-Each round trains the same (variant, seed) runs, into fresh temporary folders, twice:
+Each round trains the same (variant, seed) runs, into fresh temporary folders, once per
+side, and every side runs in a fresh Python process, timed from its start to its exit, as
+a user's command is (imports, reading MNIST, starting the cluster and the runs included):
 
-- serially, as ``make experiments`` did before: ``sweep.run_sweep`` in this process, where
+- serially, as ``make experiments`` did before: ``sweep.run_sweep`` in that process, where
   TensorFlow spreads each run over every core;
-- on a local cluster of one single-threaded worker process per core (started here and
-  timed), with ``cluster.run_sweep``.
+- on a local cluster of one single-threaded worker process per core, with
+  ``cluster.run_sweep``.
 
-With ``--one-worker`` a third side runs one worker whose TensorFlow uses every core (on 2
-cores, what ``make experiments`` starts: ``cluster.TASK_THREADS``). The order alternates between
-rounds. Prints each side's seconds per round, the medians and the throughput ratio
-cluster / serial (goal: at least 1.0), then how the cluster's time divides: start-up (the
-cluster, each worker's first TensorFlow import), the runs, and the overhead per task.
+With ``--one-worker`` a third side runs one worker whose TensorFlow uses every core. The
+order of the sides alternates between rounds. Prints each side's seconds per round, the
+medians and the throughput ratio cluster / serial (goal: at least 1.0), then how the
+cluster's time divides: the process's start (Python, imports, MNIST), the cluster's
+start, the runs, and the overhead per task.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -31,40 +36,66 @@ from reader_machine import announce, unset_build_overrides
 
 REMOVED = unset_build_overrides()   # before NumPy loads; the cluster's workers inherit it
 
-from course_utils import cluster, sweep  # noqa: E402
-from course_utils.data import load_mnist, one_hot, scale_images  # noqa: E402
+from course_utils import cluster  # noqa: E402  (the sweep, with TensorFlow, is imported per side)
 
 LINE = re.compile(r"\((\d+\.\d) s on (\S+)\)$")
 CORES = os.cpu_count() or 1
 
 
-def serial(names, seeds, schedule, raw) -> dict:
-    """The loop that `make experiments` ran before: one run after the other, here."""
-    (x_train, y_train), (x_test, y_test) = raw
+def serial(args) -> dict:
+    """The loop that `make experiments` ran before: one run after the other, in this process."""
     began = time.perf_counter()
+    from course_utils import sweep
+    from course_utils.data import load_mnist, one_hot, scale_images
+
+    (x_train, y_train), (x_test, y_test) = load_mnist()
     data = (scale_images(x_train), one_hot(y_train)), (scale_images(x_test), one_hot(y_test))
     with tempfile.TemporaryDirectory() as folder:
-        sweep.run_sweep(data, folder, names, seeds, schedule, log=lambda line: None)
-    return {"seconds": time.perf_counter() - began}
+        sweep.run_sweep(data, folder, args.variants, args.seeds, schedule_of(args), log=lambda line: None)
+    return {"in_process": time.perf_counter() - began}
 
 
-def on_cluster(names, seeds, schedule, raw, workers, threads) -> dict:
-    """`make experiments` now: a local cluster started, the runs as tasks, the results written here.
-
-    The serial side runs first, so this process's TensorFlow has chosen its threads before
-    the cluster's nannies set OMP_NUM_THREADS here (Dask's pre-spawn environment)."""
+def on_cluster(args, workers, threads) -> dict:
+    """`make experiments` now: the local cluster starts while this process imports the sweep
+    (``cluster.connect_while``, as scripts/run_experiments.py), then the runs are tasks."""
     lines = []
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        with cluster.connect(workers=workers, log=lambda line: None, threads=threads) as client:
+        with cluster.connect_while(lambda: schedule_of(args), workers=workers, log=lambda line: None,
+                                   threads=threads) as (client, schedule):
             started = time.perf_counter()
             # As `make experiments`: workers read $MNIST_PATH where set, else get the data once.
-            cluster.run_sweep(client, folder, names, seeds, schedule, None if os.environ.get("MNIST_PATH") else raw,
-                              log=lines.append)
+            cluster.run_sweep(client, folder, args.variants, args.seeds, schedule, log=lines.append)
             ran = time.perf_counter()
     tasks = [float(m[1]) for m in (LINE.search(line) for line in lines) if m]
-    return {"seconds": time.perf_counter() - began, "start": started - began, "runs": ran - started,
+    return {"in_process": time.perf_counter() - began, "start": started - began, "runs": ran - started,
             "task_seconds": tasks, "workers": workers}
+
+
+def schedule_of(args):
+    from course_utils import sweep
+
+    return sweep.Schedule(epochs=args.epochs, train_images=args.train_images,
+                          validation_images=args.validation_images)
+
+
+def one_side(args) -> dict:
+    """Run one side here (a fresh process started by `timed_side`)."""
+    if args.side == "serial":
+        return serial(args)
+    workers, threads = (int(n) for n in args.side.split("x"))
+    return on_cluster(args, workers, threads)
+
+
+def timed_side(side: str, argv: list[str]) -> dict:
+    """Run ``side`` in a fresh Python process; its wall time from start to exit, and its report."""
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, *argv, "--side", side], capture_output=True, text=True)
+    seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"side {side} failed:\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**report, "seconds": seconds, "process_start": seconds - report["in_process"]}
 
 
 def main():
@@ -77,47 +108,47 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--one-worker", action="store_true",
                         help="also time one worker whose TensorFlow uses every core")
-    args = parser.parse_args()
+    parser.add_argument("--side", help=argparse.SUPPRESS)   # internal: run one side in this process
+    args, argv = parser.parse_args(), sys.argv[1:]
+    if args.side:
+        print(json.dumps(one_side(args)))
+        return
+    schedule = schedule_of(args)
     announce(REMOVED)
-    schedule = sweep.Schedule(epochs=args.epochs, train_images=args.train_images,
-                              validation_images=args.validation_images)
-    raw = load_mnist()
     runs = len(args.variants) * len(args.seeds)
     print(f"{runs} runs per side and round ({', '.join(args.variants)} x seeds {args.seeds}); {schedule}; "
-          f"{CORES} cores; full 10,000-image test set evaluated in every run")
-    sides = {"serial": lambda: serial(args.variants, args.seeds, schedule, raw),
-             f"cluster {CORES}x1": lambda: on_cluster(args.variants, args.seeds, schedule, raw, CORES, 1)}
-    if args.one_worker:
-        sides[f"cluster 1x{CORES}"] = lambda: on_cluster(args.variants, args.seeds, schedule, raw, 1, CORES)
+          f"{CORES} cores; full 10,000-image test set evaluated in every run; each side a fresh process")
+    sides = ["serial", f"{CORES}x1"] + ([f"1x{CORES}"] if args.one_worker else [])
     found = {side: [] for side in sides}
     for round_ in range(args.rounds):
-        order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
-        for side in order:
-            found[side].append(sides[side]())
-            print(f"round {round_ + 1} {side:12} {found[side][-1]['seconds']:7.1f} s", flush=True)
+        for side in (sides if round_ % 2 == 0 else list(reversed(sides))):
+            found[side].append(timed_side(side, argv))
+            print(f"round {round_ + 1} {label(side):12} {found[side][-1]['seconds']:7.1f} s", flush=True)
     medians = {side: statistics.median(r["seconds"] for r in results) for side, results in found.items()}
     print()
     for side, seconds in medians.items():
-        print(f"{side:14} median {seconds:7.1f} s  {runs / seconds * 60:5.2f} runs/min")
-    for side in list(sides)[1:]:
-        phase = statistics.median(r["runs"] for r in found[side])
-        print(f"throughput ratio {side} / serial: {medians['serial'] / medians[side]:.2f} (goal >= 1.0); "
-              f"start-up left out: {medians['serial'] / phase:.2f}")
-    division(found[f"cluster {CORES}x1"], runs)
+        print(f"{label(side):14} median {seconds:7.1f} s  {runs / seconds * 60:5.2f} runs/min")
+    for side in sides[1:]:
+        print(f"throughput ratio {label(side)} / serial: {medians['serial'] / medians[side]:.2f} (goal >= 1.0)")
+    for side in sides[1:]:
+        division(label(side), found[side], runs)
 
 
-def division(results: list[dict], runs: int) -> None:
-    """How the local cluster's wall time divides (medians over the rounds)."""
-    start = statistics.median(r["start"] for r in results)
-    phase = statistics.median(r["runs"] for r in results)
+def label(side: str) -> str:
+    return side if side == "serial" else f"cluster {side}"
+
+
+def division(name: str, results: list[dict], runs: int) -> None:
+    """How a cluster side's wall time divides (medians over the rounds)."""
+    median = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
     task = statistics.median(s for r in results for s in r["task_seconds"])
     workers = results[0]["workers"]
     busy = statistics.median(sum(r["task_seconds"]) for r in results)
-    overhead = (phase * workers - busy) / runs
-    print(f"cluster {workers}x1: start-up {start:.1f} s (workers started; TensorFlow is imported by each "
-          f"worker's first task, inside the runs), runs phase {phase:.1f} s for {runs} runs: median task "
-          f"{task:.1f} s on a worker, {busy:.1f} s of tasks in all; idle or overhead per run "
-          f"{overhead:.1f} s of a worker (first import, scheduling, results, the last runs' stragglers)")
+    overhead = (median("runs") * workers - busy) / runs
+    print(f"{name}: {median('seconds'):.1f} s = process start {median('process_start'):.1f} s (Python, imports) + "
+          f"cluster start, overlapping the sweep's import, {median('start'):.1f} s + runs {median('runs'):.1f} s for {runs} runs (median task "
+          f"{task:.1f} s on a worker, {busy:.1f} s of tasks in all; idle or overhead per run {overhead:.1f} s of "
+          f"a worker: its first TensorFlow import and MNIST, scheduling, the last runs' stragglers) + closing")
 
 
 if __name__ == "__main__":

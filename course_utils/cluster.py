@@ -143,7 +143,9 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         count = workers or max(1, cores // threads)
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
             if processes:
-                cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                # Each worker imports Keras (and TensorFlow) as it starts, not in its first task:
+                # with connect_while, while this process imports them too.
+                cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, preload=["keras"],
                                        dashboard_address=None, env={name: str(threads) for name in ONE_THREAD})
             else:
                 cluster = LocalCluster(n_workers=1, threads_per_worker=count, processes=False,
@@ -166,6 +168,27 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         client.close()
         if cluster is not None:
             _close_quietly(cluster)
+
+
+@contextlib.contextmanager
+def connect_while(work: Callable, scheduler: str | None = None, workers: int | None = None, log=print,
+                  threads: int | None = None) -> Iterator:
+    """:func:`connect`, started in a second thread while this one runs ``work()``; yields
+    ``(client, work's result)``. A local cluster's workers then start while this process
+    imports what it needs (TensorFlow, a few seconds), instead of after it: on 2 cores the
+    two overlap. Errors of either are raised here; the cluster is closed on leaving."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import distributed  # noqa: F401  (imported here first: the two threads import different modules)
+
+    with contextlib.ExitStack() as stack:
+        with ThreadPoolExecutor(1) as pool:
+            starting = pool.submit(stack.enter_context, connect(scheduler, workers, log, threads))
+            try:
+                value = work()
+            finally:
+                client = starting.result()
+        yield client, value
 
 
 def _close_quietly(cluster) -> None:

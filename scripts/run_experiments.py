@@ -23,12 +23,27 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-
 from pathlib import Path
 
-from course_utils import cluster, sweep
+from course_utils import cluster   # no TensorFlow yet: see `planned_sweep`
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "sweep"
+
+
+class UnknownVariant(ValueError):
+    pass
+
+
+def planned_sweep(args):
+    """Import the sweep (and with it TensorFlow) and say what is to be trained. Runs while
+    the local cluster starts (``cluster.connect_while``)."""
+    from course_utils import sweep
+
+    unknown = [n for n in args.only or [] if n not in sweep.VARIANTS]
+    if unknown:
+        raise UnknownVariant(f"unknown variant(s) {unknown}; see --list")
+    print(f"Schedule: {sweep.SCHEDULE}", flush=True)
+    return cluster.sweep_todo(args.results, args.only, args.seeds)
 
 
 def main(argv: list[str]) -> int:
@@ -40,20 +55,26 @@ def main(argv: list[str]) -> int:
                         help="folder of result files (default: experiments/sweep of this checkout)")
     parser.add_argument("--list", action="store_true", help="list the variants and stop")
     parser.add_argument("--promote", action="store_true",
-                        help=f"copy the finished runs in --results into {sweep.RESULTS_DIR} (the committed "
-                             "results chapter 9 reads) and stop")
+                        help="copy the finished runs in --results into course_utils/reference/sweep (the "
+                             "committed results chapter 9 reads) and stop")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes of the local cluster, the cores shared out among them "
                              "(default: one worker per 2 cores, 2 TensorFlow threads each)")
     args = parser.parse_args(argv)
+    for problem in cluster.option_problems(args.scheduler, args.workers, "--workers"):
+        parser.error(problem)
     if args.list:
+        from course_utils import sweep
+
         for v in sweep.VARIANTS.values():
             seeds = " ".join(str(s) for s in sweep.planned_seeds(v.name))
             print(f"{v.name:28} {v.factor}: {v.value}  (seeds {seeds})")
         return 0
     if args.promote:
+        from course_utils import sweep
+
         try:
             copied = sweep.promote(args.results)
         except PermissionError as error:
@@ -61,28 +82,23 @@ def main(argv: list[str]) -> int:
             return 2
         print(f"{len(copied)} finished runs copied from {args.results} into {sweep.RESULTS_DIR}")
         return 0
-    unknown = [n for n in args.only or [] if n not in sweep.VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; see --list")
-
-    for problem in cluster.option_problems(args.scheduler, args.workers, "--workers"):
-        parser.error(problem)
     from course_utils.data import MnistDataError
 
-    print(f"Schedule: {sweep.SCHEDULE}", flush=True)
     start = time.perf_counter()
     log = lambda line: print(line, flush=True)  # noqa: E731
-    planned, todo = cluster.sweep_todo(args.results, args.only, args.seeds)
-    if not todo:   # nothing to train: no cluster to start
-        print(f"{len(planned)} runs already stored in {args.results}; 0 to train")
-        return 0
     try:
-        with cluster.connect(args.scheduler, args.workers, log=log) as client:
+        with cluster.connect_while(lambda: planned_sweep(args), args.scheduler, args.workers,
+                                   log=log) as (client, (planned, todo)):
+            if not todo:
+                print(f"{len(planned)} runs already stored in {args.results}; 0 to train")
+                return 0
             cluster.run_sweep(client, args.results, args.only, args.seeds, log=log)
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are stored; run the same command again to continue.",
               file=sys.stderr)
         return 130
+    except UnknownVariant as error:
+        parser.error(str(error))
     except (MnistDataError, ConnectionError, cluster.WorkersNotReady, cluster.TasksFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
