@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/cluster_sweep.py [--variants depth-1 filters-8 ...] [--seeds 0 1]
                                           [--train-images 4000] [--epochs 1] [--rounds 2]
-                                          [--one-worker]
+                                          [--one-worker] [--no-single-threaded]
 
 Each round trains the same (variant, seed) runs, into fresh temporary folders, once per
 side, and every side runs in a fresh Python process, timed from its start to its exit, as
@@ -108,6 +108,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--one-worker", action="store_true",
                         help="also time one worker whose TensorFlow uses every core")
+    parser.add_argument("--no-single-threaded", action="store_true",
+                        help="leave out the side of one single-threaded worker per core")
     parser.add_argument("--side", help=argparse.SUPPRESS)   # internal: run one side in this process
     args, argv = parser.parse_args(), sys.argv[1:]
     if args.side:
@@ -118,7 +120,7 @@ def main():
     runs = len(args.variants) * len(args.seeds)
     print(f"{runs} runs per side and round ({', '.join(args.variants)} x seeds {args.seeds}); {schedule}; "
           f"{CORES} cores; full 10,000-image test set evaluated in every run; each side a fresh process")
-    sides = ["serial", f"{CORES}x1"] + ([f"1x{CORES}"] if args.one_worker else [])
+    sides = ["serial"] + ([] if args.no_single_threaded else [f"{CORES}x1"]) + ([f"1x{CORES}"] if args.one_worker else [])
     found = {side: [] for side in sides}
     for round_ in range(args.rounds):
         for side in (sides if round_ % 2 == 0 else list(reversed(sides))):

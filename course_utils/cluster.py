@@ -31,8 +31,9 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 # within its share of the cores (remote workers: one thread, see _timed).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-# Threads per training task on the local cluster. Measured on 2 cores (benchmarks/cluster_sweep.py):
-# one worker with 2 threads kept the serial loop's throughput; two single-threaded workers lost 19%.
+# Threads per training task on the local cluster. Measured on 2 cores (benchmarks/cluster_sweep.py,
+# the sweep's schedule): one worker with 2 threads had 0.92 of the serial loop's throughput, two
+# single-threaded workers 0.78.
 TASK_THREADS = 2
 RETRIES = 1            # a task that raised is run once more (a worker short of memory, a flaky disk)
 ALLOWED_FAILURES = 3   # a task whose worker died is run again on another worker up to this often
@@ -141,7 +142,10 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         if threads is None:
             threads = max(1, cores // workers) if workers else min(TASK_THREADS, cores)
         count = workers or max(1, cores // threads)
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        # No statistical profiler sampling the tasks' stacks every 10 ms: on a machine whose
+        # cores the training already fills, that only takes time from it.
+        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                              "distributed.worker.profile.enabled": False}):
             if processes:
                 # Each worker imports Keras (and TensorFlow) as it starts, not in its first task:
                 # with connect_while, while this process imports them too.
