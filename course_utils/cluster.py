@@ -126,7 +126,8 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         out among ``workers``; with neither given, ``TASK_THREADS`` threads per worker
         (measured best on 2 cores, ``benchmarks/cluster_sweep.py``).
     processes : bool
-        True (training): one single-threaded worker process per task slot. False (grading,
+        True (training): one worker process per task slot, each running one task at a time
+        on ``threads`` threads. False (grading,
         where each task waits on a sandbox of its own): one worker in this process with
         ``workers`` threads, which starts in a moment.
     """
@@ -142,10 +143,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         if threads is None:
             threads = max(1, cores // workers) if workers else min(TASK_THREADS, cores)
         count = workers or max(1, cores // threads)
-        # No statistical profiler sampling the tasks' stacks every 10 ms: on a machine whose
-        # cores the training already fills, that only takes time from it.
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                              "distributed.worker.profile.enabled": False}):
+        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
             if processes:
                 # Each worker imports Keras (and TensorFlow) as it starts, not in its first task:
                 # with connect_while, while this process imports them too.

@@ -18,6 +18,8 @@ from pathlib import Path
 from course_utils.files import write_atomic
 
 FORMAT_VERSION = 1
+# The fields of a grade as plain data (dataclasses.asdict of grading.SubmissionGrade).
+GRADE_FIELDS = {"student", "status", "verdicts", "log", "seconds"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,9 +60,12 @@ class GradeStore:
             return None
         if not isinstance(stored, dict) or stored.get("format_version") != FORMAT_VERSION:
             return None
-        if stored.get("key") != key or stored.get("student") != student:
+        grade = stored.get("grade")
+        if stored.get("key") != key or stored.get("student") != student or not isinstance(grade, dict):
             return None
-        return stored.get("grade")
+        if set(grade) != GRADE_FIELDS or grade["student"] != student or not isinstance(grade["verdicts"], dict):
+            return None   # not a grade this code wrote: graded again rather than trusted
+        return grade
 
     def put(self, student: str, key: str, grade: dict) -> Path:
         """Store ``grade`` (plain data) of ``student`` under ``key``, atomically."""

@@ -92,12 +92,16 @@ def test_a_stored_grade_is_used_only_under_its_own_key_and_name(tmp_path):
     store = GradeStore(tmp_path / "progress")
     options = grading.Options()
     key = grade_key("alice.ipynb", b"notebook", CHAPTERS, options)
-    store.put("alice.ipynb", key, {"total": 1})
-    assert store.get("alice.ipynb", key) == {"total": 1}
+    grade = dataclasses.asdict(grading.SubmissionGrade("alice.ipynb", "ok", {}, []))
+    store.put("alice.ipynb", key, grade)
+    assert store.get("alice.ipynb", key) == grade
     assert store.get("alice.ipynb", grade_key("alice.ipynb", b"notebook!", CHAPTERS, options)) is None
     assert store.get("alice.ipynb", grade_key("alice.ipynb", b"notebook", CHAPTERS, options, ["ex-a"])) is None
     assert store.get("bob.ipynb", key) is None
     store._path("alice.ipynb").write_text('{"format_version": 1, "stud')   # cut short
     assert store.get("alice.ipynb", key) is None
+    for forged in ({"total": 1}, dict(grade, student="bob.ipynb"), dict(grade, verdicts=[]), [grade]):
+        store.put("alice.ipynb", key, forged)   # a file this code did not write: graded again
+        assert store.get("alice.ipynb", key) is None, forged
     store.put("../../outside.ipynb", key, {})
     assert [p.parent for p in store.folder.iterdir()] == [store.folder] * 2
