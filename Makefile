@@ -29,7 +29,7 @@ AXE := $(VENV)/npm-axe/node_modules/axe-core/axe.min.js
 # After a failed build, print the execution reports (a chapter's traceback) into the log.
 SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while read f; do echo "== $$f"; cat "$$f"; done'
 
-.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-lane-chapters test-lane-student test-lane-html test-unit test-notebooks test-book test-student test-browser test-oldest test-latest clean
+.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-lane-kernels test-lane-other test-unit test-notebooks test-book test-student test-browser test-oldest test-latest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
@@ -93,26 +93,26 @@ grade: $(STAMP)
 	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks [GRADE_ARGS='--jobs 2']" && false)
 	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(GRADE_ARGS)
 
-# Three lanes at once: one test process rarely keeps CI's 2 cores busy (the browser tests
-# mostly wait on pages, pip on the disk). No file is written by two lanes (the package
-# installs take turns, ONE_BUILD). Each target's output is printed in one piece when it
-# ends, with its time (test-reports/*.log).
+# Two lanes at once: one test process rarely keeps CI's 2 cores busy (the browser tests
+# mostly wait on pages, pip on the disk). Every layer that starts Jupyter kernels (nbval, the
+# student build, the newest versions) is in the one lane: kernels started at the same moment
+# by two processes can end up on each other's ports and hang, which happened twice with them
+# in parallel lanes. No file is written by two lanes (the package installs take turns,
+# ONE_BUILD). Each target's output is printed in one piece when it ends, with its time
+# (test-reports/*.log).
 test: $(STAMP) $(MATHJAX) $(AXE)
-	$(MAKE) -j3 test-lane-chapters test-lane-student test-lane-html
+	$(MAKE) -j2 test-lane-kernels test-lane-other
 
 # A lane runs all its targets even after a failure, so that one CI log shows every failure.
 LANE = mkdir -p test-reports && fail=0 && for t in $(1); do s=$$(date +%s); \
 	$(MAKE) -j1 --no-print-directory $$t > test-reports/$$t.log 2>&1; rc=$$?; cat test-reports/$$t.log; \
 	echo "== make $$t: exit $$rc after $$(( $$(date +%s) - s )) s"; [ $$rc = 0 ] || fail=1; done; exit $$fail
 
-test-lane-chapters: $(STAMP)
-	@$(call LANE,test-unit test-notebooks)
+test-lane-kernels: $(STAMP)
+	@$(call LANE,test-notebooks test-student test-latest)
 
-test-lane-student: $(STAMP)
-	@$(call LANE,test-student test-latest)
-
-test-lane-html: $(STAMP)
-	@$(call LANE,test-book test-browser test-oldest)
+test-lane-other: $(STAMP)
+	@$(call LANE,test-unit test-book test-browser test-oldest)
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs tests --ignore=tests/browser --doctest-modules course_utils \
