@@ -31,10 +31,10 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 # within its share of the cores (remote workers: one thread, see _timed).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-# Threads per training task on the local cluster. Measured on 2 cores (benchmarks/cluster_sweep.py,
-# the sweep's schedule): one worker with 2 threads had 0.92 of the serial loop's throughput, two
-# single-threaded workers 0.78.
-TASK_THREADS = 2
+# Threads per training task on the local cluster: one single-threaded worker per core. One
+# epoch of the source model on 2 cores took 18.0 s on 2 threads and 30.5 s on 1, so two runs
+# side by side beat one run on both cores; benchmarks/cluster_sweep.py measures the sweep.
+TASK_THREADS = 1
 RETRIES = 1            # a task that raised is run once more (a worker short of memory, a flaky disk)
 ALLOWED_FAILURES = 3   # a task whose worker died is run again on another worker up to this often
 WORKER_WAIT_S = 60.0   # how long to wait for the first worker of an existing cluster
@@ -123,8 +123,8 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         Tasks the local cluster runs at once (default: one per core); ignored with a scheduler.
     threads : int, optional
         TensorFlow and BLAS threads of each local worker process. Default: the cores shared
-        out among ``workers``; with neither given, ``TASK_THREADS`` threads per worker
-        (measured best on 2 cores, ``benchmarks/cluster_sweep.py``).
+        out among ``workers``; with neither given, ``TASK_THREADS`` (one) per worker, so
+        one worker per core (measured best on 2 cores, ``benchmarks/cluster_sweep.py``).
     processes : bool
         True (training): one worker process per task slot, each running one task at a time
         on ``threads`` threads. False (grading,
@@ -256,7 +256,8 @@ def _timed(function, *args):
 
 def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], log=print,
               retries: int = RETRIES) -> list[str]:
-    """Run ``tasks`` on the cluster; call ``store(task, value)`` here as each one finishes.
+    """Run ``tasks`` on the cluster, started in their order; call ``store(task, value)`` here
+    as each one finishes.
 
     Each finished task is stored once, in the order they finish, and a progress line
     ``[i/n] <what store returned> (<seconds> s on <worker>)`` is logged. A task whose
@@ -277,7 +278,8 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
         raise ValueError(f"tasks: expected unique keys, got duplicates {sorted({k for k in keys if keys.count(k) > 1})}")
     run = uuid.uuid4().hex[:8]   # a fresh Dask key per call: never the leftovers of an interrupted run
     futures = {client.submit(_timed, task.function, *task.args, key=f"{task.key}-{run}", pure=False,
-                             retries=retries): task for task in tasks}
+                             retries=retries, priority=len(tasks) - index): task   # started in this order
+               for index, task in enumerate(tasks)}
     stored, failures = [], {}
     try:
         for future in as_completed(futures):
@@ -385,7 +387,8 @@ def run_sweep(client, results_dir: Path, names=None, seeds=None, schedule=None, 
         log(f"MNIST sent once to the {len(reports)} worker(s) (not every worker has MNIST_PATH)")
     shared = client.scatter([data], broadcast=True)[0] if data is not None else None
     plain = dataclasses.asdict(schedule)
-    tasks = [Task(f"{name}-seed{seed}", sweep_task, (name, seed, plain, shared)) for name, seed in todo]
+    tasks = [Task(f"{name}-seed{seed}", sweep_task, (name, seed, plain, shared))
+             for name, seed in sweep.training_order(todo)]
     written = []
 
     def store(task, result):

@@ -223,6 +223,21 @@ def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=None,
     return written
 
 
+def training_order(pairs: list[tuple[str, int]], timings_dir: Path = RESULTS_DIR) -> list[tuple[str, int]]:
+    """``pairs`` (variant, seed) seed by seed, and within a seed the slowest variant first.
+
+    On a cluster the sweep then ends with its shortest runs, so no worker waits long on the
+    last one, while an interrupted sweep still has every variant's first seed. The speed
+    is the median seconds per epoch of the results stored in ``timings_dir`` (the committed
+    ones); a variant without one counts as slowest.
+    """
+    try:
+        seconds = {row["variant"]: row["seconds_per_epoch"] for row in summarise(load_results(timings_dir))}
+    except SweepResultsMissing:
+        seconds = {}
+    return sorted(pairs, key=lambda pair: (pair[1], -seconds.get(pair[0], float("inf"))))
+
+
 def promote(results_dir: Path, reference_dir: Path = RESULTS_DIR, schedule: Schedule = SCHEDULE) -> list[Path]:
     """Copy every finished run of the current variants and schedule in ``results_dir`` into
     ``reference_dir`` (the committed results of a development checkout); returns the copies.

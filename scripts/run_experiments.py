@@ -13,9 +13,10 @@ development checkout), after which `make notebooks` re-executes the chapter on t
 --seeds each variant gets its planned seeds (three, or five for the variants the chapter
 compares most closely; --list shows them): 55 runs, one to two minutes each on 2 CPU cores.
 
-The runs are Dask tasks (course_utils.cluster): by default on a local cluster (one worker
-process per 2 cores, as measured best on 2 cores); with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the
-workers of a running `dask scheduler`. This process writes every result file.
+The runs are Dask tasks (course_utils.cluster), each seed's slowest variants first: by
+default on a local cluster (one single-threaded worker process per core, as measured best
+on 2 cores); with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the workers of a running
+`dask scheduler`. This process writes every result file.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
                         help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes of the local cluster, the cores shared out among them "
-                             "(default: one worker per 2 cores, 2 TensorFlow threads each)")
+                             "(default: one single-threaded worker per core)")
     args = parser.parse_args(argv)
     for problem in cluster.option_problems(args.scheduler, args.workers, "--workers"):
         parser.error(problem)

@@ -52,6 +52,13 @@ def square_slowly(n: int, seconds: float, folder: str) -> int:
     return n * n
 
 
+def note_start(n: int, folder: str) -> int:
+    """Record when task ``n`` started (a file named by the time), then take a moment."""
+    Path(folder, f"start-{time.time_ns()}-n{n}").touch()
+    time.sleep(0.3)
+    return n
+
+
 def die_once(n: int, folder: str) -> int:
     """Kill the worker process running it the first time; return ``n * n`` the second time."""
     first = not any(Path(folder).glob(f"ran-n{n}-*"))
@@ -130,6 +137,16 @@ def test_every_result_is_stored_once_with_one_progress_line_each(local_client, t
     matches = check_progress(lines, 8)
     assert sorted(m[3] for m in matches) == sorted(f"n{n} = {n * n}" for n in range(8))
     assert len({m[5] for m in matches}) == 2, "both workers should have taken tasks"
+
+
+def test_tasks_start_in_the_order_given(local_client, tmp_path):
+    # The sweep gives its slowest runs first, so that the workers finish together.
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir(), out.mkdir()
+    tasks = [cluster.Task(f"n{n}", note_start, (n, str(runs))) for n in range(6)]
+    cluster.run_tasks(local_client, tasks, Store(out), log=lambda line: None)
+    started = [int(p.name.split("-n")[1]) for p in sorted(runs.iterdir(), key=lambda p: int(p.name.split("-")[1]))]
+    assert [n // 2 for n in started] == [0, 0, 1, 1, 2, 2], started   # two workers: two at a time, in order
 
 
 def test_a_killed_worker_s_task_runs_again_elsewhere_and_is_stored_once(local_client, tmp_path):

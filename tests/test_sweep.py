@@ -115,6 +115,18 @@ def test_summary_statistics():
     assert (row["seeds"], row["test_mean"], row["test_std"]) == (3, pytest.approx(0.92), pytest.approx(0.02))
 
 
+def test_runs_go_seed_by_seed_and_slowest_first_within_a_seed(tmp_path):
+    timed = {"filters-8": 5.0, "kernel-5": 30.0, "source": 10.0}   # seconds per epoch; depth-1 untimed
+    for name, seconds in timed.items():
+        record = {**_fake_result(sweep.VARIANTS[name], 0, sweep.SCHEDULE), "epoch_seconds": [seconds, seconds]}
+        sweep.result_path(tmp_path, name, 0).write_text(json.dumps(record))
+    pairs = sweep.planned_runs(["source", "depth-1", "filters-8", "kernel-5"], seeds=(0, 1))
+    assert sweep.training_order(pairs, tmp_path) == [
+        ("depth-1", 0), ("kernel-5", 0), ("source", 0), ("filters-8", 0),
+        ("depth-1", 1), ("kernel-5", 1), ("source", 1), ("filters-8", 1)]
+    assert sweep.training_order(pairs, tmp_path / "none") == pairs   # no timings: the planned order
+
+
 def test_one_real_run_is_recorded(mnist):
     (x_train, y_train), (x_test, y_test) = mnist
     data = ((scale_images(x_train), one_hot(y_train)), (scale_images(x_test[:500]), one_hot(y_test[:500])))
