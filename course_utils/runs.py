@@ -47,6 +47,14 @@ class TrainingConfig:
         return f"{self.architecture}-{digest.hexdigest()[:12]}"
 
 
+def _training_threads(tf) -> int:
+    """TensorFlow's threads per operation: a run on a Dask worker of its own core trains on
+    one, so its seconds are not comparable with a run on every core."""
+    setting = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
+    return (int(setting) if setting.isdigit() else 0) or \
+        tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+
+
 def environment(seconds: float) -> dict:
     import keras
     import tensorflow as tf
@@ -58,6 +66,7 @@ def environment(seconds: float) -> dict:
         "python": platform.python_version(),
         "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "threads": _training_threads(tf),
         "seconds": round(seconds, 1),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

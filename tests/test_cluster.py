@@ -473,6 +473,7 @@ def test_the_sweep_survives_a_killed_worker_with_every_result_once(real_cluster)
             result = sweep.read_result(folder / f"{name}-seed{seed}.json")
             assert sweep.is_done(folder / f"{name}-seed{seed}.json", sweep.VARIANTS[name], seed, schedule)
             assert 0.0 <= result["test_accuracy"] <= 1.0 and 0.0 <= result["val_accuracy"] <= 1.0
+            assert result["environment"]["threads"] == 1   # `dask worker` with no thread setting: one
     lines = [line for line in real_cluster["lines"] if line.startswith("[")]
     matches = check_progress(lines, 4)
     assert sorted(m[3].split(":")[0] for m in matches) == sorted(f"{n} seed {s}" for n in VARIANTS for s in SEEDS)
