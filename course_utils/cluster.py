@@ -258,7 +258,8 @@ def _timed(function, *args):
 def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], log=print,
               retries: int = RETRIES) -> list[str]:
     """Run ``tasks`` on the cluster, started in their order; call ``store(task, value)`` here
-    as each one finishes.
+    as each one finishes. A task is submitted when a worker thread is free for it, so the
+    scheduler never holds more than the workers can start.
 
     Each finished task is stored once, in the order they finish, and a progress line
     ``[i/n] <what store returned> (<seconds> s on <worker>)`` is logged. A task whose
@@ -278,13 +279,26 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
     if len(set(keys)) != len(keys):
         raise ValueError(f"tasks: expected unique keys, got duplicates {sorted({k for k in keys if keys.count(k) > 1})}")
     run = uuid.uuid4().hex[:8]   # a fresh Dask key per call: never the leftovers of an interrupted run
-    futures = {client.submit(_timed, task.function, *task.args, key=f"{task.key}-{run}", pure=False,
-                             retries=retries, priority=len(tasks) - index): task   # started in this order
-               for index, task in enumerate(tasks)}
+    waiting, in_flight, finished = list(reversed(tasks)), {}, as_completed()
+
+    def top_up() -> None:
+        """Submit the next tasks, in order, until every worker thread has one. Submitting
+        them all at once would leave the order to Dask's heuristics, which start a small
+        group of tasks (keys of the same prefix) before a large one's queue."""
+        slots = max(1, sum(client.nthreads().values()))   # a worker that joins gets the next one
+        while waiting and len(in_flight) < slots:
+            task = waiting.pop()
+            future = client.submit(_timed, task.function, *task.args, key=f"{task.key}-{run}", pure=False,
+                                   retries=retries)
+            in_flight[future] = task
+            finished.add(future)
+
     stored, failures = [], {}
     try:
-        for future in as_completed(futures):
-            task = futures[future]
+        top_up()
+        for future in finished:
+            task = in_flight.pop(future)
+            top_up()   # the next task starts before this one's result is stored
             try:
                 outcome = future.result()
             except Exception as error:  # the task's own exception, or KilledWorker after ALLOWED_FAILURES
@@ -297,9 +311,8 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
                 f"({outcome['seconds']:.1f} s on {outcome['worker']})")
             future.release()
     finally:
-        pending = [future for future in futures if not future.done()]
-        if pending:
-            client.cancel(pending)
+        if in_flight:
+            client.cancel(list(in_flight))
     if failures:
         raise TasksFailed(failures)
     return stored

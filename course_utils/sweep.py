@@ -223,19 +223,23 @@ def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=None,
     return written
 
 
-def training_order(pairs: list[tuple[str, int]], timings_dir: Path = RESULTS_DIR) -> list[tuple[str, int]]:
-    """``pairs`` (variant, seed) seed by seed, and within a seed the slowest variant first.
+@functools.lru_cache(maxsize=None)
+def multiply_adds(name: str) -> int:
+    """Multiply-adds per image in the forward pass of variant ``name``: its work, which no
+    machine's noise disturbs (the committed seconds per epoch do: runs of a slow spell)."""
+    from course_utils.architectures import parameter_table
+
+    return sum(row["multiply_adds"] for row in parameter_table(VARIANTS[name].build(compiled=False)))
+
+
+def training_order(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """``pairs`` (variant, seed) seed by seed, and within a seed the variant with the most
+    :func:`multiply_adds` first.
 
     On a cluster the sweep then ends with its shortest runs, so no worker waits long on the
-    last one, while an interrupted sweep still has every variant's first seed. The speed
-    is the median seconds per epoch of the results stored in ``timings_dir`` (the committed
-    ones); a variant without one counts as slowest.
+    last one, while an interrupted sweep still has every variant's first seed.
     """
-    try:
-        seconds = {row["variant"]: row["seconds_per_epoch"] for row in summarise(load_results(timings_dir))}
-    except SweepResultsMissing:
-        seconds = {}
-    return sorted(pairs, key=lambda pair: (pair[1], -seconds.get(pair[0], float("inf"))))
+    return sorted(pairs, key=lambda pair: (pair[1], -multiply_adds(pair[0])))
 
 
 def promote(results_dir: Path, reference_dir: Path = RESULTS_DIR, schedule: Schedule = SCHEDULE) -> list[Path]:

@@ -52,11 +52,11 @@ def square_slowly(n: int, seconds: float, folder: str) -> int:
     return n * n
 
 
-def note_start(n: int, folder: str) -> int:
-    """Record when task ``n`` started (a file named by the time), then take a moment."""
-    Path(folder, f"start-{time.time_ns()}-n{n}").touch()
-    time.sleep(0.3)
-    return n
+def note_start(key: str, folder: str) -> str:
+    """Record when task ``key`` started (a file named by the time), then take a moment."""
+    Path(folder, f"start-{time.time_ns()}-{key}").touch()
+    time.sleep(0.5)
+    return key
 
 
 def die_once(n: int, folder: str) -> int:
@@ -140,13 +140,16 @@ def test_every_result_is_stored_once_with_one_progress_line_each(local_client, t
 
 
 def test_tasks_start_in_the_order_given(local_client, tmp_path):
-    # The sweep gives its slowest runs first, so that the workers finish together.
+    # The sweep gives each seed's slowest runs first. Keys shaped like its own: Dask groups
+    # tasks by key prefix and, given them all at once, starts small groups before a big one.
     runs, out = tmp_path / "runs", tmp_path / "out"
     runs.mkdir(), out.mkdir()
-    tasks = [cluster.Task(f"n{n}", note_start, (n, str(runs))) for n in range(6)]
+    keys = [f"big-seed{n}" for n in range(5)] + ["solo-a", "other-b", "third-c"]
+    tasks = [cluster.Task(key, note_start, (key, str(runs))) for key in keys]
     cluster.run_tasks(local_client, tasks, Store(out), log=lambda line: None)
-    started = [int(p.name.split("-n")[1]) for p in sorted(runs.iterdir(), key=lambda p: int(p.name.split("-")[1]))]
-    assert [n // 2 for n in started] == [0, 0, 1, 1, 2, 2], started   # two workers: two at a time, in order
+    started = [p.name.split("-", 2)[2] for p in sorted(runs.iterdir(), key=lambda p: int(p.name.split("-")[1]))]
+    # Two workers: two at a time, in the order given (within a pair either may start first).
+    assert [keys.index(key) // 2 for key in started] == [0, 0, 1, 1, 2, 2, 3, 3], started
 
 
 def test_a_killed_worker_s_task_runs_again_elsewhere_and_is_stored_once(local_client, tmp_path):
@@ -228,6 +231,17 @@ def test_a_worker_prepares_mnist_once_for_all_its_tasks():
     assert cluster._prepared_mnist(other)[0][0].shape == (10, 28, 28, 1), "other data: prepared again"
 
 
+def test_the_sweep_gives_its_runs_in_training_order(monkeypatch, tmp_path):
+    from course_utils import sweep
+
+    given = []
+    monkeypatch.setattr(cluster, "check_workers", lambda client: {"worker": {"mnist": "/mnist.npz"}})
+    monkeypatch.setattr(cluster, "run_tasks", lambda client, tasks, store, log: given.extend(t.key for t in tasks))
+    cluster.run_sweep(None, tmp_path, ["depth-1", "kernel-5", "source"], (0, 1), log=lambda line: None)
+    # Seed by seed, the most multiply-adds first (kernel 5, then the source, then one conv layer).
+    assert given == ["kernel-5-seed0", "source-seed0", "depth-1-seed0", "kernel-5-seed1", "source-seed1", "depth-1-seed1"]
+
+
 def test_bad_addresses_and_worker_counts_are_refused():
     with pytest.raises(ValueError, match="scheduler: expected an address like tcp://HOST:8786, got 'localhost'"):
         cluster.scheduler_address("localhost")
@@ -246,8 +260,8 @@ INTERRUPTED_JOB = textwrap.dedent("""
     from pathlib import Path
     from course_utils import cluster
 
-    def work(n):
-        time.sleep(0.4)
+    def work(n, seconds):
+        time.sleep(seconds)
         return n * n
 
     def store(task, value):
@@ -260,7 +274,10 @@ INTERRUPTED_JOB = textwrap.dedent("""
         return f"{task.key} = {value}"
 
     OUT = Path(sys.argv[2])
-    tasks = [cluster.Task(f"n{n}", work, (n,)) for n in range(12)]
+    # On the first run the later tasks are slow, so Ctrl-C lands while they run, however
+    # long the test takes to read the third progress line on a busy machine.
+    slow = 3.0 if sys.argv[3] == "first" else 0.4
+    tasks = [cluster.Task(f"n{n}", work, (n, 0.4 if n < 4 else slow)) for n in range(12)]
     todo = [t for t in tasks if not (OUT / f"{t.key}.json").exists()]
     print(f"{len(tasks) - len(todo)} stored; {len(todo)} to run", flush=True)
     try:
@@ -273,7 +290,8 @@ INTERRUPTED_JOB = textwrap.dedent("""
 
 
 def run_job(script: Path, address: str, out: Path, interrupt_after: int | None):
-    process = subprocess.Popen([sys.executable, str(script), address, str(out)], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, str(script), address, str(out),
+                                "first" if interrupt_after else "again"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
     lines, progress = [], 0
     watchdog = threading.Timer(90, process.kill)   # bounded, even if the job hangs without a word
