@@ -36,6 +36,8 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 # side by side beat one run on both cores. benchmarks/cluster_sweep.py, six of the sweep's runs:
 # 1.02 to 1.18 times the serial loop's throughput in three runs (one worker on 2 threads: 1.02).
 TASK_THREADS = 1
+# A worker training the sweep's runs held 1.0 GB (resident, measured); twice that each.
+MEMORY_PER_WORKER = 2 * 2**30
 RETRIES = 1            # a task that raised is run once more (a worker short of memory, a flaky disk)
 ALLOWED_FAILURES = 3   # a task whose worker died is run again on another worker up to this often
 WORKER_WAIT_S = 60.0   # how long to wait for the first worker of an existing cluster
@@ -110,6 +112,25 @@ def option_problems(scheduler: str | None, workers: int | None, workers_option: 
     return problems
 
 
+def local_size(workers: int | None, threads: int | None, processes: bool = True, cores: int | None = None,
+               memory: int | None = None) -> tuple[int, int]:
+    """(worker processes or task slots, threads per task) of a local cluster; see :func:`connect`.
+
+    Unless ``workers`` is given, a training worker per ``MEMORY_PER_WORKER`` of the
+    machine's memory at most: Dask gives each worker an equal share of the memory and
+    restarts one that outgrows it, again and again.
+    """
+    import psutil
+
+    cores = cores or os.cpu_count() or 1
+    if threads is None:
+        threads = max(1, cores // workers) if workers else min(TASK_THREADS, cores)
+    count = workers or max(1, cores // threads)
+    if processes and workers is None:
+        count = max(1, min(count, (memory or psutil.virtual_memory().total) // MEMORY_PER_WORKER))
+    return count, threads
+
+
 @contextlib.contextmanager
 def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int | None = None,
             processes: bool = True) -> Iterator:
@@ -125,7 +146,8 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
     threads : int, optional
         TensorFlow and BLAS threads of each local worker process. Default: the cores shared
         out among ``workers``; with neither given, ``TASK_THREADS`` (one) per worker, so
-        one worker per core (measured best on 2 cores, ``benchmarks/cluster_sweep.py``).
+        one worker per core (measured best on 2 cores, ``benchmarks/cluster_sweep.py``),
+        or fewer where the memory is short (:func:`local_size`).
     processes : bool
         True (training): one worker process per task slot, each running one task at a time
         on ``threads`` threads. False (grading,
@@ -140,10 +162,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
     if address is None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers: expected at least 1, got {workers}")
-        cores = os.cpu_count() or 1
-        if threads is None:
-            threads = max(1, cores // workers) if workers else min(TASK_THREADS, cores)
-        count = workers or max(1, cores // threads)
+        count, threads = local_size(workers, threads, processes=processes)
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
             if processes:
                 # Each worker imports Keras (and TensorFlow) as it starts, not in its first task:

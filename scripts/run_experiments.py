@@ -11,11 +11,13 @@ installed package); runs already stored there are skipped, so an interrupted swe
 results in course_utils/reference/sweep; --promote copies the finished runs there (in a
 development checkout), after which `make notebooks` re-executes the chapter on them. Without
 --seeds each variant gets its planned seeds (three, or five for the variants the chapter
-compares most closely; --list shows them): 55 runs, one to two minutes each on 2 CPU cores.
+compares most closely; --list shows them): 55 runs, one to two minutes each on 2 CPU cores
+(on one core of a worker about 1.7 times as long, two at a time: about 1.1 times the runs
+per hour, README "Scaling out").
 
-The runs are Dask tasks (course_utils.cluster), each seed's slowest variants first: by
-default on a local cluster (one single-threaded worker process per core, as measured best
-on 2 cores); with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the workers of a running
+The runs are Dask tasks (course_utils.cluster), seed by seed, the variants with the most
+multiply-adds per image first: by default on a local cluster (one single-threaded worker
+process per core, at most one per 2 GB of memory, as measured best on 2 cores); with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the workers of a running
 `dask scheduler`. This process writes every result file.
 """
 

@@ -242,6 +242,16 @@ def test_the_sweep_gives_its_runs_in_training_order(monkeypatch, tmp_path):
     assert given == ["kernel-5-seed0", "source-seed0", "depth-1-seed0", "kernel-5-seed1", "source-seed1", "depth-1-seed1"]
 
 
+def test_the_local_cluster_is_sized_to_the_cores_and_the_memory():
+    gib = 2**30
+    assert cluster.local_size(None, None, cores=2, memory=24 * gib) == (2, 1)    # a worker per core
+    assert cluster.local_size(None, None, cores=16, memory=16 * gib) == (8, 1)   # 2 GiB each at least
+    assert cluster.local_size(None, None, cores=4, memory=1 * gib) == (1, 1)
+    assert cluster.local_size(3, None, cores=16, memory=4 * gib) == (3, 5)       # asked for: as asked
+    assert cluster.local_size(None, 2, cores=8, memory=64 * gib) == (4, 2)
+    assert cluster.local_size(None, None, processes=False, cores=16, memory=gib) == (16, 1)   # grading: threads
+
+
 def test_bad_addresses_and_worker_counts_are_refused():
     with pytest.raises(ValueError, match="scheduler: expected an address like tcp://HOST:8786, got 'localhost'"):
         cluster.scheduler_address("localhost")
