@@ -34,7 +34,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 # Threads per training task on the local cluster: one single-threaded worker per core. One
 # epoch of the source model on 2 cores took 18.0 s on 2 threads and 30.5 s on 1, so two runs
 # side by side beat one run on both cores. benchmarks/cluster_sweep.py, six of the sweep's runs:
-# 1.02 to 1.18 times the serial loop's throughput in three runs (one worker on 2 threads: 1.02).
+# 1.09 times the serial loop's throughput (median of 16 rounds; one worker on 2 threads: 1.02).
 TASK_THREADS = 1
 # A worker training the sweep's runs held 1.0 GB (resident, measured); twice that each.
 MEMORY_PER_WORKER = 2 * 2**30
