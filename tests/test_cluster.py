@@ -266,9 +266,13 @@ def test_bad_addresses_and_worker_counts_are_refused():
 
 # A client in a process of its own, run with Ctrl-C: what finished stays, the rest is re-run.
 INTERRUPTED_JOB = textwrap.dedent("""
-    import json, os, sys, time
+    import json, os, signal, sys, time
     from pathlib import Path
     from course_utils import cluster
+
+    # Ctrl-C as in a terminal: a test run started in the background by a shell inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def work(n, seconds):
         time.sleep(seconds)
