@@ -43,6 +43,6 @@ def blas_description() -> str:
 
 def announce(removed: list[str]) -> None:
     """Print what was removed from the environment and which BLAS runs."""
-    if removed:
-        print(f"removed {', '.join(removed)} from this benchmark's environment (as on a reader's machine)")
+    print(f"removed {', '.join(removed)} from this benchmark's environment (as on a reader's machine)"
+          if removed else f"{', '.join(BUILD_OVERRIDES)}: not set, nothing removed")
     print(blas_description())

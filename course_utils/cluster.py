@@ -117,17 +117,18 @@ def local_size(workers: int | None, threads: int | None, processes: bool = True,
     """(worker processes or task slots, threads per task) of a local cluster; see :func:`connect`.
 
     Unless ``workers`` is given, a training worker per ``MEMORY_PER_WORKER`` of the
-    machine's memory at most: Dask gives each worker an equal share of the memory and
+    memory at most: Dask gives each worker an equal share of the memory it may use (its
+    ``MEMORY_LIMIT``: the machine's, or less under a container's or ulimit's cap) and
     restarts one that outgrows it, again and again.
     """
-    import psutil
+    from distributed.system import MEMORY_LIMIT
 
     cores = cores or os.cpu_count() or 1
     if threads is None:
         threads = max(1, cores // workers) if workers else min(TASK_THREADS, cores)
     count = workers or max(1, cores // threads)
     if processes and workers is None:
-        count = max(1, min(count, (memory or psutil.virtual_memory().total) // MEMORY_PER_WORKER))
+        count = max(1, min(count, (memory or MEMORY_LIMIT) // MEMORY_PER_WORKER))
     return count, threads
 
 

@@ -17,8 +17,10 @@ per hour, README "Scaling out").
 
 The runs are Dask tasks (course_utils.cluster), seed by seed, the variants with the most
 multiply-adds per image first: by default on a local cluster (one single-threaded worker
-process per core, at most one per 2 GB of memory, as measured best on 2 cores); with --scheduler (or $DASK_SCHEDULER_ADDRESS) on the workers of a running
-`dask scheduler`. This process writes every result file.
+process per core, at most one per 2 GiB of memory, as measured best on 2 cores); with
+--scheduler (or $DASK_SCHEDULER_ADDRESS) on the workers of a running `dask scheduler`.
+This process writes every result file. The local cluster starts while this process imports
+TensorFlow and reads what is stored, so it starts even when nothing is left to train.
 """
 
 from __future__ import annotations
