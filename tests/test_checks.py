@@ -379,3 +379,17 @@ def test_backprop_exercises_are_registered():
                                  ("ex-filter-gradient", "my_filter_gradient", checks.check_filter_gradient),
                                  ("ex-fit-filter", "my_fit_filter", checks.check_fit_filter)]:
         assert checks.EXERCISES[label] == (name, checker)
+
+
+def test_instructor_guide_lists_every_checked_exercise():
+    """The guide's table of checked exercises is EXERCISES: same labels, functions and checkers."""
+    import re
+
+    from conftest import ROOT
+
+    guide = (ROOT / "book" / "appendix" / "instructor_guide.md").read_text()
+    rows = re.findall(r"^\| \{ref\}`(ex-[\w-]+)` \| [^|]+ \| `(my_\w+)\([^`]*\)` \| `(check_\w+)` \|$", guide, re.M)
+    listed = {label: (function, checker) for label, function, checker in rows}
+    registered = {label: (function, check.__name__) for label, (function, check) in checks.EXERCISES.items()}
+    assert len(rows) == len(listed), "an exercise is listed twice"
+    assert listed == registered
