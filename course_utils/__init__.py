@@ -12,6 +12,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``explorers``: interactive explorers for the static HTML book, with no kernel and no network.
 - ``files``: writing files atomically (temporary name, fsync, rename); every file the course writes.
 - ``grade_store``: finished grades kept on disk as they arrive, so that an interrupted grading resumes.
+- ``gradient_check``: checking a gradient with no library: centred finite differences, relative error.
 - ``grading``: grading a submitted notebook: its code in a sandbox, every verdict in the grader.
 - ``grading_wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
 - ``grading_worker``: runs inside the sandbox: a student's notebook, then calls of its functions.

@@ -160,23 +160,23 @@ def relu_backward(u, dz):
 
 def _check_rate(rate):
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
-        raise ValueError(f"rate: expected the fraction q of units dropped, 0 <= q < 1, got {rate!r}")
+        raise ValueError(f"rate: expected the fraction d of units dropped, 0 <= d < 1, got {rate!r}")
     return float(rate)
 
 
 def dropout(z, rate: float, training: bool = False, rng=None):
     """Inverted dropout, as ``keras.layers.Dropout(rate)``: returns ``(output, mask)``.
 
-    While training, each unit is kept with probability 1 - q and the kept ones are
-    multiplied by 1 / (1 - q), so the expected output equals the input; at inference
+    While training, each unit is kept with probability 1 - d and the kept ones are
+    multiplied by 1 / (1 - d), so the expected output equals the input; at inference
     (``training=False``) the layer is the identity. ``mask`` holds the factor each unit
-    was multiplied by (0 or 1 / (1 - q); all ones at inference), which is also the
+    was multiplied by (0 or 1 / (1 - d); all ones at inference), which is also the
     backward pass: ``dz_in = dz_out * mask``.
 
     Parameters
     ----------
     z : array, any shape
-    rate : float, the fraction q of units dropped (0 <= q < 1)
+    rate : float, the fraction r of units dropped (0 <= r < 1)
     training : bool
     rng : numpy.random.Generator or int seed, used only while training
 

@@ -10,8 +10,13 @@ import tensorflow as tf
 import keras
 
 from course_utils import backprop, ops
+from course_utils.gradient_check import centred_difference, random_indices, relative_error
 
-RNG = np.random.default_rng(2017)
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded by the test's own name: inputs do not depend on which tests ran before."""
+    return np.random.default_rng(list(request.node.name.encode()))
 
 
 def tape_gradients(function, *arrays):
@@ -56,10 +61,10 @@ CONV_CASES = [  # N, W, K, M, H, stride, padding
 
 
 @pytest.mark.parametrize("N, W, K, M, H, stride, padding", CONV_CASES)
-def test_conv2d_backward_matches_gradient_tape(N, W, K, M, H, stride, padding):
-    x, h, b = RNG.normal(size=(N, W, W, K)), RNG.normal(size=(H, H, K, M)), RNG.normal(size=M)
+def test_conv2d_backward_matches_gradient_tape(N, W, K, M, H, stride, padding, rng):
+    x, h, b = rng.normal(size=(N, W, W, K)), rng.normal(size=(H, H, K, M)), rng.normal(size=M)
     u = ops.conv2d(x, h, b, stride, padding)
-    du = RNG.normal(size=u.shape)                       # the loss L = sum(u * du)
+    du = rng.normal(size=u.shape)                       # the loss L = sum(u * du)
 
     def loss(x, h, b):
         u = tf.nn.conv2d(x, h, strides=stride, padding=tf_padding(x, H, stride, padding)) + b
@@ -73,20 +78,22 @@ def test_conv2d_backward_matches_gradient_tape(N, W, K, M, H, stride, padding):
         np.testing.assert_allclose(g, e, atol=1e-10, err_msg=name)
 
 
-def test_conv2d_backward_without_batch_axis():
-    x, h = RNG.normal(size=(6, 6, 2)), RNG.normal(size=(3, 3, 2, 4))
-    du = RNG.normal(size=(4, 4, 4))
+def test_conv2d_backward_without_batch_axis(rng):
+    x, h = rng.normal(size=(6, 6, 2)), rng.normal(size=(3, 3, 2, 4))
+    du = rng.normal(size=(4, 4, 4))
     dx, dh, db = backprop.conv2d_backward(x, h, du)
     bx, bh, bb = backprop.conv2d_backward(x[None], h, du[None])
     assert dx.shape == x.shape
     np.testing.assert_array_equal(dx, bx[0])
     np.testing.assert_array_equal(dh, bh)
+    np.testing.assert_array_equal(db, bb)
+    np.testing.assert_allclose(db, du.sum(axis=(0, 1)))       # eq-conv-db: a sum over positions
 
 
-def test_input_gradient_is_full_convolution_with_flipped_filter():
+def test_input_gradient_is_full_convolution_with_flipped_filter(rng):
     """Stride 1, no padding: dx is conv2d of du, zero-padded by H - 1, with the flipped filter."""
-    h = RNG.normal(size=(3, 3, 2, 4))
-    du = RNG.normal(size=(1, 5, 5, 4))
+    h = rng.normal(size=(3, 3, 2, 4))
+    du = rng.normal(size=(1, 5, 5, 4))
     full = ops.conv2d(np.pad(du, ((0, 0), (2, 2), (2, 2), (0, 0))), h[::-1, ::-1].transpose(0, 1, 3, 2))
     np.testing.assert_allclose(backprop.conv2d_input_gradient(du, h, (1, 7, 7, 2)), full)
 
@@ -131,10 +138,10 @@ POOL_CASES = [  # N, W, K, size, stride
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("N, W, K, size, stride", POOL_CASES)
-def test_pool_backward_matches_gradient_tape(kind, N, W, K, size, stride):
-    x = RNG.normal(size=(N, W, W, K))
+def test_pool_backward_matches_gradient_tape(kind, N, W, K, size, stride, rng):
+    x = rng.normal(size=(N, W, W, K))
     pooled = (ops.max_pool2d if kind == "max" else ops.avg_pool2d)(x, size, stride)
-    dz = RNG.normal(size=pooled.shape)
+    dz = rng.normal(size=pooled.shape)
     pool = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d     # Keras' layers call these, in float32
     (expected,) = tape_gradients(lambda x: tf.reduce_sum(pool(x, size, stride or size, "VALID") * dz), x)
     backward = backprop.max_pool2d_backward if kind == "max" else backprop.avg_pool2d_backward
@@ -143,9 +150,9 @@ def test_pool_backward_matches_gradient_tape(kind, N, W, K, size, stride):
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
-def test_max_pool_backward_ties_go_to_the_first_maximum_as_in_tensorflow():
-    x = RNG.integers(0, 2, size=(2, 6, 6, 3)).astype(float)    # many ties, as after a ReLU
-    dz = RNG.normal(size=(2, 3, 3, 3))
+def test_max_pool_backward_ties_go_to_the_first_maximum_as_in_tensorflow(rng):
+    x = rng.integers(0, 2, size=(2, 6, 6, 3)).astype(float)    # many ties, as after a ReLU
+    dz = rng.normal(size=(2, 3, 3, 3))
     (expected,) = tape_gradients(lambda x: tf.reduce_sum(tf.nn.max_pool2d(x, 2, 2, "VALID") * dz), x)
     np.testing.assert_allclose(backprop.max_pool2d_backward(x, dz), expected, atol=1e-12)
 
@@ -163,9 +170,9 @@ def test_pool_backward_errors():
 # --- dense layer, ReLU, softmax and cross-entropy -----------------------------------------
 
 @pytest.mark.parametrize("N, inputs, outputs", [(1, 1, 1), (4, 9216, 128), (5, 128, 10)])
-def test_dense_backward_matches_gradient_tape(N, inputs, outputs):
-    z, V, b = RNG.normal(size=(N, inputs)), RNG.normal(size=(inputs, outputs)), RNG.normal(size=outputs)
-    du = RNG.normal(size=(N, outputs))
+def test_dense_backward_matches_gradient_tape(N, inputs, outputs, rng):
+    z, V, b = rng.normal(size=(N, inputs)), rng.normal(size=(inputs, outputs)), rng.normal(size=outputs)
+    du = rng.normal(size=(N, outputs))
     expected = tape_gradients(lambda z, V, b: tf.reduce_sum((z @ V + b) * du), z, V, b)
     u = backprop.dense_forward(z, V, b)
     np.testing.assert_allclose(u, z @ V + b)
@@ -173,17 +180,17 @@ def test_dense_backward_matches_gradient_tape(N, inputs, outputs):
         np.testing.assert_allclose(g, e, atol=1e-9)
 
 
-def test_relu_backward_matches_gradient_tape_including_zero():
+def test_relu_backward_matches_gradient_tape_including_zero(rng):
     u = np.array([[-2.0, 0.0, 3.0], [0.5, -0.0, -1e-9]])
-    dz = RNG.normal(size=u.shape)
+    dz = rng.normal(size=u.shape)
     (expected,) = tape_gradients(lambda u: tf.reduce_sum(tf.nn.relu(u) * dz), u)
     np.testing.assert_array_equal(backprop.relu_backward(u, dz), expected)
     np.testing.assert_array_equal(backprop.relu(u), np.asarray(keras.activations.relu(u)))
 
 
-def test_softmax_and_cross_entropy_match_keras_on_random_logits():
-    u = RNG.normal(scale=5, size=(64, 10)).astype(np.float32)
-    y = np.eye(10, dtype=np.float32)[RNG.integers(0, 10, 64)]
+def test_softmax_and_cross_entropy_match_keras_on_random_logits(rng):
+    u = rng.normal(scale=5, size=(64, 10)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 64)]
     p = backprop.softmax(u)
     np.testing.assert_allclose(p, np.asarray(keras.activations.softmax(u)), atol=1e-6)
     keras_loss = float(keras.losses.CategoricalCrossentropy()(y, p))
@@ -233,15 +240,15 @@ def test_loss_errors():
 # --- dropout ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rate", [0.25, 0.5])
-def test_dropout_matches_keras_in_both_modes(rate):
-    z = RNG.uniform(0.5, 2.0, size=(64, 12, 12, 8)).astype(np.float32)     # no zeros of its own
+def test_dropout_matches_keras_in_both_modes(rate, rng):
+    z = rng.uniform(0.5, 2.0, size=(64, 12, 12, 8)).astype(np.float32)     # no zeros of its own
     layer = keras.layers.Dropout(rate, seed=7)
     # Inference: the identity, in Keras and here.
     np.testing.assert_array_equal(np.asarray(layer(z, training=False)), z)
     out, mask = backprop.dropout(z, rate, training=False)
     np.testing.assert_array_equal(out, z)
     np.testing.assert_array_equal(mask, np.ones_like(z))
-    # Training: Keras keeps a unit or zeroes it; the kept ones are scaled by 1 / (1 - q).
+    # Training: Keras keeps a unit or zeroes it; the kept ones are scaled by 1 / (1 - d).
     zt = tf.Variable(z)
     with tf.GradientTape() as tape:
         keras_out = layer(zt, training=True)
@@ -262,24 +269,30 @@ def test_dropout_matches_keras_in_both_modes(rate):
 
 @pytest.mark.parametrize("rate", [1.0, -0.1, "0.5", True])
 def test_dropout_rejects_a_bad_rate(rate):
-    with pytest.raises(ValueError, match="rate: expected the fraction q of units dropped, 0 <= q < 1"):
+    with pytest.raises(ValueError, match="rate: expected the fraction d of units dropped, 0 <= d < 1"):
         backprop.dropout(np.ones(3), rate, training=True)
 
 
 # --- the optimizer ------------------------------------------------------------------------
 
-def test_adadelta_steps_match_keras():
-    """Three steps of keras.optimizers.Adadelta(1.0), so the accumulators are non-zero too."""
-    v0 = RNG.normal(size=(3, 3, 2, 4)).astype(np.float32)
-    grads = [RNG.normal(size=v0.shape).astype(np.float32) for _ in range(3)]
+@pytest.mark.parametrize("learning_rate, rho, eps", [(1.0, 0.95, 1e-7), (0.05, 0.8, 1e-4), (3.0, 0.99, 1e-6)])
+def test_adadelta_steps_match_keras(learning_rate, rho, eps, rng):
+    """Six steps of keras.optimizers.Adadelta with non-default settings: the weights and both
+    running averages, E[g^2] and E[dv^2], after every step."""
+    v0 = rng.normal(size=(3, 3, 2, 4)).astype(np.float32)
+    grads = [(rng.normal(size=v0.shape) * 10.0 ** rng.uniform(-3, 1, size=v0.shape)).astype(np.float32)
+             for _ in range(6)]                       # gradients over four orders of magnitude
     variable = keras.Variable(v0)
-    optimizer = keras.optimizers.Adadelta(learning_rate=1.0)
+    optimizer = keras.optimizers.Adadelta(learning_rate=learning_rate, rho=rho, epsilon=eps)
     v, Eg, Ed = v0.astype(np.float64), np.zeros(v0.shape), np.zeros(v0.shape)
     for g in grads:
         optimizer.apply_gradients([(g, variable)])
-        v, Eg, Ed = backprop.adadelta_step(v, g, Eg, Ed, learning_rate=1.0)
-        np.testing.assert_allclose(v, np.asarray(variable), atol=1e-6)
-    assert np.abs(v - v0).max() > 1e-3       # the weights did move
+        v, Eg, Ed = backprop.adadelta_step(v, g, Eg, Ed, learning_rate=learning_rate, rho=rho, eps=eps)
+        np.testing.assert_allclose(v, np.asarray(variable), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(Eg, optimizer._accumulated_grads[0].numpy(), rtol=1e-5)
+        np.testing.assert_allclose(Ed, optimizer._accumulated_delta_vars[0].numpy(), rtol=1e-4)
+    assert np.abs(v - v0).max() > 1e-3 * learning_rate       # the weights did move
+    assert Ed.min() > 0                                     # both averages are in play
 
 
 def test_adadelta_rejects_mismatched_shapes():
@@ -325,4 +338,51 @@ def test_whole_source_network_gradient_matches_keras(mnist):
                                       expected):
         theirs = theirs.numpy()
         assert ours.shape == theirs.shape, variable.path
-        assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max(), variable.path
+        # Entry by entry (float32 model, float64 chain): small entries are checked too; the
+        # floor spares only float32 noise around zero.
+        np.testing.assert_allclose(ours, theirs, rtol=2e-3, atol=1e-6 * np.abs(theirs).max(),
+                                   err_msg=variable.path)
+
+
+# --- finite differences -----------------------------------------------------------------
+
+def test_centred_difference_matches_gradient_tape(rng):
+    """The estimate of a smooth loss (conv, then softmax cross-entropy) agrees with the tape."""
+    x, h = rng.normal(size=(2, 6, 6, 2)), rng.normal(size=(3, 3, 2, 4))
+    y = np.eye(4)[[1, 3]]
+
+    def loss_of(h):
+        u = tf.reduce_mean(tf.nn.conv2d(x, h, 1, "VALID"), axis=(1, 2))
+        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y, u))
+
+    (expected,) = tape_gradients(loss_of, h)
+    entries = random_indices(h.shape, 10, rng)
+    numeric = centred_difference(lambda: float(loss_of(tf.constant(h))), h, entries)
+    assert relative_error([expected[e] for e in entries], numeric).max() < 1e-7
+
+
+def test_centred_difference_restores_the_array_and_rejects_float32(rng):
+    h = rng.normal(size=(3, 3))
+    kept = h.copy()
+    centred_difference(lambda: float((h ** 2).sum()), h, random_indices(h.shape, 4, rng))
+    np.testing.assert_array_equal(h, kept)
+    with pytest.raises(ValueError, match="array: expected a float64 NumPy array"):
+        centred_difference(lambda: 0.0, h.astype(np.float32), [(0, 0)])
+
+
+def test_finite_differences_catch_a_wrong_backward_pass(rng):
+    """The backward pass through a dense layer and ReLU agrees with centred differences;
+    the same check fails on a planted mistake: dL/dV computed without the factor z^T."""
+    z, V, b = rng.normal(size=(5, 7)), rng.normal(size=(7, 3)), rng.normal(size=3)
+    target = rng.normal(size=(5, 3))
+
+    def loss():
+        return float(0.5 * ((backprop.relu(z @ V + b) - target) ** 2).sum())
+
+    u = z @ V + b
+    _, dV, db = backprop.dense_backward(z, V, backprop.relu_backward(u, backprop.relu(u) - target))
+    entries = random_indices(V.shape, 8, rng)
+    numeric = centred_difference(loss, V, entries)
+    assert relative_error([dV[e] for e in entries], numeric).max() < 1e-7
+    wrong = np.broadcast_to((backprop.relu(u) - target).sum(axis=0), V.shape)      # forgot z.T
+    assert relative_error([wrong[e] for e in entries], numeric).max() > 1e-2
