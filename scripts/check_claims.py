@@ -1,6 +1,26 @@
-"""The claims check: every number a page's prose states is printed by its notebook or cited.
+"""The claims check: every number a page's prose states is tied to the value one of its
+cells prints, or cited.
 
 Usage: python scripts/check_claims.py [--markdown] [book/06_training.md ...]   (no page: every page)
+       python scripts/check_claims.py --write-ties [PAGE.md ...]   (propose ties for review)
+
+**Ties.** ``tests/claims/ties/<page>.yml`` lists, for each number the prose states, the
+cell that prints it and the value as printed::
+
+    - number: "99.3%"                 # as written in the prose
+      cell: 'print(describe(run))'    # a piece of that code cell's source, unique on the page
+      printed: "0.99268"              # the value as the cell prints it
+      context: "test accuracy"        # optional, as for citations (see below)
+
+A number passes only if an entry names it, the named cell's stored output still contains
+that value, and the value rounds *half up* to the number (below). So a number edited in
+the prose alone has no tie and fails, and a tie edited with it fails unless that one printed
+value rounds to the new number: a last-digit change (0.9927 to 0.9928) is caught, which a
+rule that accepts any printed value on the page was not (79% of such changes were caught).
+A context that contains the number itself ("by 1.6x") must hold at the number, which keeps
+two numbers of one paragraph apart. ``--write-ties`` proposes the nearest printing cell for
+every untied number; review what it writes, since the nearest value that rounds to a number
+is not always the one the sentence means.
 
 A page is a chapter ``book/NN_*.md`` with its paired ``.ipynb``, the glossary, or an
 appendix page (no notebook: its numbers must all be cited). The rules:
@@ -21,11 +41,12 @@ years (1900–2099 without a unit), versions (x.y.z, or a decimal right after a 
 name such as "TensorFlow 2.0"), numbers glued to letters ("conv2d", "3D"), dimensions
 ("3x3", "28 x 28") and numbers after "section", "equation", "figure", "table".
 
-**When a printed value supports a claim.** The chapter's notebook outputs (``text/plain``,
+**When a printed value supports a claim** (the value a tie names; the message for an untied
+number suggests one). The chapter's notebook outputs (``text/plain``,
 ``text/html`` with tags removed, ``text/markdown``, ``text/latex``, streams) are scanned
 for numbers; thousands separators are dropped and signs ignored. A printed value supports
-a claim written with ``d`` decimals when it rounds to the claim at ``d`` decimals (half up
-or half even) and was printed with at least ``d`` decimals (after the scaling below): a
+a claim written with ``d`` decimals when it rounds to the claim at ``d`` decimals (half up;
+a suggestion also accepts half even) and was printed with at least ``d`` decimals (after the scaling below): a
 printed 0.99268 supports 0.9927 and 99.3%, a printed 0.9927 does not support 0.99268, and
 a printed 1.0 does not support "1.00". Equivalences tried:
 
@@ -41,7 +62,7 @@ a printed 1.0 does not support "1.00". Equivalences tried:
 - a scaled count ("1.2 million") by a printed 1,199,882 (divided by the scale);
 - a speed-up ("1,070x") by the number printed (with or without an x).
 
-**Otherwise it must be cited** in ``tests/claims/allowlist/<page>.yml``: a list of
+**Or it is cited** in ``tests/claims/allowlist/<page>.yml``: a list of
 ``{number: "0.9915", source: "..."}`` entries; ``number`` is written as in the text
 (units included: ``"99.1%"``, ``"40 GB"``, ``"1,070x"``); ``source`` is a quote of the
 source article, a paper, a library's documentation (with its URL), or ``defined in the
@@ -69,6 +90,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWLIST_DIR = ROOT / "tests" / "claims" / "allowlist"
+TIES_DIR = ROOT / "tests" / "claims" / "ties"
 
 # Qualitative comparisons that a printed number must back (case-insensitive regexes).
 QUALITATIVE = [
@@ -186,6 +208,7 @@ class Block:
     text: str = ""                  # prose: the original text
     clean: str = ""                 # prose: same length, non-prose blanked
     outputs: list = field(default_factory=list)  # code: printed numbers
+    source: str = ""                # code: the cell's source
 
 
 # ---------------------------------------------------------------- prose extraction
@@ -379,17 +402,25 @@ def printed_numbers(text: str) -> list[Printed]:
     return numbers
 
 
-def _rounds_to(value: Decimal, decimals_printed: int, claim: Claim) -> bool:
-    """Does a printed value, known to ``decimals_printed`` decimals, round to the claim?"""
+ROUNDINGS = (ROUND_HALF_UP, ROUND_HALF_EVEN)
+
+
+def _rounds_to_any(value: Decimal, decimals_printed: int, claim: Claim, roundings=ROUNDINGS) -> bool:
+    """Does a printed value, known to ``decimals_printed`` decimals, round to the claim?
+    (Half up or half even; a tie is held to half up alone, see :func:`_tie_problem`.)"""
     if decimals_printed < claim.decimals:
         return False
     quantum = Decimal(1).scaleb(-claim.decimals)
-    return any(value.quantize(quantum, rounding=r) == claim.value for r in (ROUND_HALF_UP, ROUND_HALF_EVEN))
+    return any(value.quantize(quantum, rounding=r) == claim.value for r in roundings)
 
 
-def supports(printed: Printed, claim: Claim) -> bool:
+def supports(printed: Printed, claim: Claim, roundings=ROUNDINGS) -> bool:
     """Whether one printed number supports one claim (the equivalences of the docstring)."""
     v, d = printed.value, printed.decimals
+
+    def _rounds_to(value, decimals_printed, claim):
+        return _rounds_to_any(value, decimals_printed, claim, roundings)
+
     if claim.kind == "percent":
         return _rounds_to(v, d, claim) or (not printed.percent and _rounds_to(v * 100, d - 2, claim))
     if claim.kind == "decimal":
@@ -467,7 +498,7 @@ def page_blocks(md_path: Path, ipynb_path: Path | None = None) -> list[Block]:
                 if "".join(outputs[n]["source"]).strip() == cell.source.strip():
                     texts, n_stored = output_texts(outputs[n]), n + 1
                     break
-            blocks.append(Block("code", outputs=[p for t in texts for p in printed_numbers(t)]))
+            blocks.append(Block("code", outputs=[p for t in texts for p in printed_numbers(t)], source=cell.source))
     return blocks
 
 
@@ -492,6 +523,70 @@ def load_allowlist(path: Path) -> list[dict]:
     return entries
 
 
+def load_ties(path: Path) -> list[dict]:
+    """Read and validate a ties file (a missing file is an empty list): each entry ties one
+    number of the prose to one value printed by one named cell."""
+    import yaml
+
+    if not Path(path).exists():
+        return []
+    entries = yaml.safe_load(Path(path).read_text()) or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a list of {{number, cell, printed}} entries, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not all(str(entry.get(k, "")).strip() for k in ("number", "cell", "printed")):
+            raise ValueError(f"{path}: entry {i + 1} must have a non-empty 'number', 'cell' and 'printed', "
+                             f"got {entry!r}")
+        claims, printed = find_claims(str(entry["number"])), printed_numbers(str(entry["printed"]))
+        if len(claims) != 1 or len(printed) != 1:
+            raise ValueError(f"{path}: entry {i + 1}: 'number' and 'printed' must each be one number, "
+                             f"got {entry['number']!r} and {entry['printed']!r}")
+        entry["canonical"], entry["value"] = claims[0].canonical, printed[0]
+    return entries
+
+
+def _tie_problem(entry: dict, blocks: list[Block], claim: Claim) -> str | None:
+    """Why a tie does not hold (None when it does): its cell must be one code cell of the
+    page, print the tied value, and that value must round to the claim."""
+    cells = [b for b in blocks if b.kind == "code" and entry["cell"] in b.source]
+    if len(cells) != 1:
+        return (f"its tie names cell {entry['cell']!r}, which matches {len(cells)} code cells of the page "
+                f"(it must name exactly one)")
+    if entry["value"] not in cells[0].outputs:
+        return f"its tie's cell {entry['cell']!r} no longer prints {entry['printed']}"
+    # One rounding only: with both, a printed 88.5 would support 88% and 89% alike.
+    if not supports(entry["value"], claim, roundings=(ROUND_HALF_UP,)):
+        return f"the value its tie names, {entry['printed']}, does not round (half up) to it"
+    return None
+
+
+def claim_status(claim: Claim, block: Block, blocks: list[Block], entries: list[dict],
+                 tie_entries: list[dict]) -> tuple[list[int], list[int], str | None]:
+    """How one claim of one paragraph is backed: the citations and the ties that name it (by
+    index), and why it fails (None when a citation, or its first tie, holds)."""
+    hits = [i for i, e in enumerate(entries) if e["canonical"] == claim.canonical
+            and _in_context(e, block.text, claim)]
+    tied = sorted((i for i, e in enumerate(tie_entries) if e["canonical"] == claim.canonical
+                   and _in_context(e, block.text, claim)), key=lambda i: not tie_entries[i].get("context"))
+    if hits:
+        return hits, tied, None
+    if tied:
+        return hits, tied, _tie_problem(tie_entries[tied[0]], blocks, claim)
+    return hits, tied, "untied"
+
+
+def _in_context(entry: dict, text: str, claim: Claim | None = None) -> bool:
+    """Whether an entry's context holds in a paragraph. A context that contains the number
+    itself ("by 1.6x") must hold *at* the claim, so two numbers of one paragraph stay apart."""
+    context = entry.get("context")
+    if not context:
+        return True
+    if claim is None or claim.text not in context:
+        return context in " ".join(text.split())
+    pattern = r"\s+".join(map(re.escape, context.split()))
+    return any(m.start() <= claim.start < m.end() for m in re.finditer(pattern, text))
+
+
 def _line_of(source: str, paragraph: str, offset: int) -> int:
     position = source.find(paragraph)
     if position < 0:
@@ -500,25 +595,27 @@ def _line_of(source: str, paragraph: str, offset: int) -> int:
 
 
 def check_page(md_path: Path, ipynb_path: Path | None = None, allowlist: Path | None = None,
-               ) -> tuple[list[Problem], list[Problem]]:
-    """Check one page. Returns (problems, unused allowlist entries).
+               ties: Path | None = None) -> tuple[list[Problem], list[Problem]]:
+    """Check one page. Returns (problems, unused allowlist and tie entries).
 
     Parameters
     ----------
     md_path : the page's MyST source.
     ipynb_path : its paired notebook (default: the .ipynb beside it, if any).
-    allowlist : its allowlist (default: ``tests/claims/allowlist/<stem>.yml``).
+    allowlist : its citations (default: ``tests/claims/allowlist/<stem>.yml``).
+    ties : its ties to printed values (default: ``tests/claims/ties/<stem>.yml``).
     """
     md_path = Path(md_path)
     if ipynb_path is None:
         ipynb_path = paired_notebook(md_path)
     if allowlist is None:
         allowlist = ALLOWLIST_DIR / f"{md_path.stem}.yml"
-    entries = load_allowlist(allowlist)
-    used = [False] * len(entries)
+    if ties is None:
+        ties = TIES_DIR / f"{md_path.stem}.yml"
+    entries, tie_entries = load_allowlist(allowlist), load_ties(ties)
+    used, tie_used = [False] * len(entries), [False] * len(tie_entries)
     source = md_path.read_text()
     blocks = page_blocks(md_path, ipynb_path)
-    printed = [p for b in blocks if b.kind == "code" for p in b.outputs]
     page = md_path.name
     problems = []
     for index, block in enumerate(blocks):
@@ -526,18 +623,19 @@ def check_page(md_path: Path, ipynb_path: Path | None = None, allowlist: Path | 
             continue
         backed = False
         for claim in find_claims(block.clean):
-            sentence = _sentence_at(block.text, block.clean, claim.start)
-            hits = [i for i, e in enumerate(entries) if e["canonical"] == claim.canonical
-                    and (not e.get("context") or e["context"] in " ".join(block.text.split()))]
+            hits, tied, why = claim_status(claim, block, blocks, entries, tie_entries)
             for i in hits:
                 used[i] = True
-            if hits or any(supports(p, claim) for p in printed):
+            for i in tied:
+                tie_used[i] = True
+            if why is None:
                 backed = True
                 continue
-            problems.append(Problem(
-                "number", page, _line_of(source, block.text, claim.start), sentence, claim.text,
-                f"no output of {ipynb_path.name if ipynb_path else '(no notebook)'} prints it "
-                f"(at the precision written) and {Path(allowlist).name} does not cite it"))
+            if not tied:
+                why = (f"it is tied to no printed value in {Path(ties).name} and {Path(allowlist).name} does not "
+                       f"cite it" + _suggestion(blocks, index, claim))
+            problems.append(Problem("number", page, _line_of(source, block.text, claim.start),
+                                    _sentence_at(block.text, block.clean, claim.start), claim.text, why))
         for match in QUALITATIVE_RE.finditer(block.clean):
             if backed or _next_to_output(blocks, index):
                 continue
@@ -549,7 +647,78 @@ def check_page(md_path: Path, ipynb_path: Path | None = None, allowlist: Path | 
     unused = [Problem("unused", page, 0, "", e["number"], f"{Path(allowlist).name} cites it but the page's prose no longer "
                       f"states it (or not in the paragraph its context names): remove the entry")
               for e, u in zip(entries, used) if not u]
+    unused += [Problem("unused", page, 0, "", e["number"], f"{Path(ties).name} ties it but the page's prose no longer "
+                       f"states it (or not in the paragraph its context names): remove the entry")
+               for e, u in zip(tie_entries, tie_used) if not u]
     return problems, unused
+
+
+def candidate_tie(blocks: list[Block], index: int, claim: Claim) -> dict | None:
+    """The tie a maintainer would most likely write for a claim: the nearest code cell before
+    the paragraph (else after it) that prints a value rounding to it, named by its shortest
+    line that no other code cell of the page contains. None if no cell prints it."""
+    order = list(range(index - 1, -1, -1)) + list(range(index + 1, len(blocks)))
+    for j in order:
+        block = blocks[j]
+        value = next((p for p in block.outputs if supports(p, claim)), None) if block.kind == "code" else None
+        if value is None:
+            continue
+        others = [b.source for b in blocks if b.kind == "code" and b is not block]
+        names = sorted((ln.strip() for ln in block.source.splitlines() if len(ln.strip()) >= 12
+                        and not any(ln.strip() in o for o in others)), key=len)
+        if not names:
+            continue
+        number = claim.text if find_claims(claim.text) and find_claims(claim.text)[0].canonical == claim.canonical \
+            else claim.canonical         # "1.8" of "1.8 and 2.4 million" is written "1.8 million"
+        return {"number": number, "cell": names[0], "printed": format_printed(value)}
+    return None
+
+
+def format_printed(value: Printed) -> str:
+    """A printed value written back as text that ``printed_numbers`` reads as the same value."""
+    text = f"{value.value:.{value.decimals}f}"
+    unit = {"kb": "kB", "mb": "MB", "gb": "GB", "tb": "TB", "kib": "KiB", "mib": "MiB", "gib": "GiB",
+            "tib": "TiB"}.get(value.unit, value.unit)
+    return text + ("%" if value.percent else "") + (f" {unit}" if unit else "")
+
+
+def write_missing_ties(md_path: Path) -> list[dict]:
+    """Append to the page's ties file a candidate tie (see :func:`candidate_tie`) for every
+    number that is neither cited nor tied; returns what was added, for a person to review."""
+    import yaml
+
+    md_path = Path(md_path)
+    ties = TIES_DIR / f"{md_path.stem}.yml"
+    known = load_allowlist(ALLOWLIST_DIR / f"{md_path.stem}.yml") + load_ties(ties)
+    blocks = page_blocks(md_path, paired_notebook(md_path))
+    added = []
+    for index, block in enumerate(blocks):
+        if block.kind != "prose":
+            continue
+        for claim in find_claims(block.clean):
+            if any(e["canonical"] == claim.canonical and _in_context(e, block.text, claim) for e in known):
+                continue
+            tie = candidate_tie(blocks, index, claim)
+            if tie is not None:
+                added.append(tie)
+                known.append(dict(tie, canonical=claim.canonical))
+    if added:
+        header = "" if ties.exists() else (
+            f"# Numbers that {md_path.stem}'s prose states, each tied to the value one of its cells prints\n"
+            f"# (cell: a piece of that cell's source; printed: the value as printed). See tests/claims/README.md.\n")
+        old = ties.read_text() if ties.exists() else ""
+        text = yaml.safe_dump(added, allow_unicode=True, sort_keys=False, width=200)
+        from course_utils.files import write_atomic
+        write_atomic(ties, header + old + text)
+    return added
+
+
+def _suggestion(blocks: list[Block], index: int, claim: Claim) -> str:
+    tie = candidate_tie(blocks, index, claim)
+    if tie is None:
+        return " (no cell of the page prints it: print it, cite it, or drop it)"
+    return (f" (the cell containing {tie['cell']!r} prints {tie['printed']}: tie it there, or run "
+            f"scripts/check_claims.py --write-ties PAGE and review what it adds)")
 
 
 def _next_to_output(blocks: list[Block], index: int) -> bool:
@@ -573,7 +742,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pages", nargs="*", type=Path, metavar="PAGE.md", help="pages to check (default: every page)")
     parser.add_argument("--markdown", action="store_true", help="print a per-page list of the failures")
+    parser.add_argument("--write-ties", action="store_true",
+                        help="append a candidate tie for every untied, uncited number, and print them for review")
     args = parser.parse_args(argv)
+    if args.write_ties:
+        for path in args.pages or pages():
+            for tie in write_missing_ties(path.resolve()):
+                print(f"{path.name}: {tie['number']} <- {tie['printed']} printed by the cell containing {tie['cell']!r}")
+        return 0
     markdown = args.markdown
     paths = args.pages or pages()
     failed = 0

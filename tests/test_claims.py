@@ -6,6 +6,7 @@ then the check's own tests, each planting the fault it must catch."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from decimal import Decimal
@@ -102,25 +103,48 @@ print("accuracy 0.99268, 1,199,882 parameters, 4578 s")
 
 
 def check_text(tmp_path, prose: str, printed: str = "accuracy 0.99268, 1,199,882 parameters, 4578 s",
-               allowlist: str | None = None):
+               allowlist: str | None = None, ties: dict | None = None):
+    """Check a planted page; ``ties`` maps a number as written to the value the cell prints."""
     md = write_page(tmp_path, PAGE.format(prose=prose), [printed])
-    listing = tmp_path / "allow.yml"
+    listing, tie_file = tmp_path / "allow.yml", tmp_path / "ties.yml"
     if allowlist is not None:
         listing.write_text(allowlist)
-    return check_page(md, allowlist=listing)
+    tie_file.write_text("".join(f"- number: '{number}'\n  cell: 'print(\"accuracy'\n  printed: '{value}'\n"
+                                for number, value in (ties or {}).items()))
+    return check_page(md, allowlist=listing, ties=tie_file)
 
 
-@pytest.mark.parametrize("prose", [
-    "Intro.\n\nThe network reaches 0.9927 on the test set.",
-    "Intro.\n\nThe network reaches 99.3% on the test set.",
-    "Intro.\n\nThe network reaches 99.27% on the test set.",
-    "Intro.\n\nIt has 1,199,882 parameters, about 1.2 million.",
-    "Intro.\n\nTraining took 76 minutes.",
-    "Intro.\n\nTraining took about 76.3 min.",
+@pytest.mark.parametrize("prose, ties", [
+    ("Intro.\n\nThe network reaches 0.9927 on the test set.", {"0.9927": "0.99268"}),
+    ("Intro.\n\nThe network reaches 99.3% on the test set.", {"99.3%": "0.99268"}),
+    ("Intro.\n\nThe network reaches 99.27% on the test set.", {"99.27%": "0.99268"}),
+    ("Intro.\n\nIt has 1,199,882 parameters, about 1.2 million.", {"1,199,882": "1199882", "1.2 million": "1199882"}),
+    ("Intro.\n\nTraining took 76 minutes.", {"76 minutes": "4578 s"}),
+    ("Intro.\n\nTraining took about 76.3 min.", {"76.3 min": "4578 s"}),
 ])
-def test_a_printed_number_passes(tmp_path, prose):
-    problems, unused = check_text(tmp_path, prose)
+def test_a_number_tied_to_a_printed_value_passes(tmp_path, prose, ties):
+    problems, unused = check_text(tmp_path, prose, ties=ties)
     assert problems == [] and unused == []
+
+
+def test_an_untied_number_fails_and_the_message_names_the_cell_that_prints_it(tmp_path):
+    problems, _ = check_text(tmp_path, "Intro.\n\nThe network reaches 0.9927 on the test set.")
+    assert [p.number for p in problems] == ["0.9927"]
+    assert "prints 0.99268: tie it there" in problems[0].message
+
+
+@pytest.mark.parametrize("ties, words", [
+    ({"0.9928": "0.99268"}, "does not round (half up) to it"),       # the tie names the wrong number
+    ({"0.9928": "0.99281"}, "no longer prints 0.99281"),              # or a value its cell does not print
+])
+def test_a_tie_that_does_not_hold_fails(tmp_path, ties, words):
+    problems, _ = check_text(tmp_path, "Intro.\n\nThe network reaches 0.9928 on the test set.", ties=ties)
+    assert [p.number for p in problems] == ["0.9928"] and words in problems[0].message
+
+
+def test_a_stale_tie_is_reported(tmp_path):
+    _, unused = check_text(tmp_path, "Intro.", ties={"0.9927": "0.99268"})
+    assert [u.number for u in unused] == ["0.9927"]
 
 
 @pytest.mark.parametrize("prose, number", [
@@ -195,7 +219,7 @@ def test_a_qualitative_claim_without_a_number_fails(tmp_path):
     "The network is slightly better than the MLP.",                                      # right after the cell
 ])
 def test_a_qualitative_claim_next_to_a_printed_number_passes(tmp_path, prose):
-    problems, _ = check_text(tmp_path, prose.replace("0.5", "0.99268"))
+    problems, _ = check_text(tmp_path, prose.replace("0.5", "0.99268"), ties={"0.9927": "0.99268", "0.99268": "0.99268"})
     assert problems == []
 
 
@@ -291,7 +315,8 @@ def test_printed_values_support_claims_at_the_precision_written(printed, claim, 
 
 
 def test_a_wrong_number_planted_in_a_copy_of_a_chapter_fails(tmp_path):
-    """Plant in a real chapter: a wrong number fails, naming it; a printed one passes."""
+    """Plant in a real chapter: a wrong number fails, naming it and saying no cell prints it;
+    a printed one fails only for want of a tie, and the message names the cell to tie it to."""
     chapter = ROOT / "book" / "02_stride.md"
     for suffix in (".md", ".ipynb"):
         shutil.copy2(chapter.with_suffix(suffix), tmp_path / chapter.with_suffix(suffix).name)
@@ -317,8 +342,10 @@ def test_a_wrong_number_planted_in_a_copy_of_a_chapter_fails(tmp_path):
         if should_fail:
             assert [p.number for p in new] == [number], _report(new)
             assert "02_stride.md" in str(new[0]) and sentence in str(new[0])
+            assert "no cell of the page prints it" in new[0].message
         else:
-            assert new == [], _report(new)
+            assert [p.number for p in new] == [number], _report(new)
+            assert f"prints {number}: tie it there" in new[0].message
 
 
 def test_the_check_is_fast():
@@ -330,3 +357,48 @@ def test_the_check_is_fast():
         check_page(page)
     seconds = time.process_time() - start
     assert seconds < 10, f"checking every page took {seconds:.1f} s of CPU time"
+
+
+# ------------------------------------------------------------------ last-digit mutations
+
+def _mutated(text: str, start: int) -> list[str]:
+    """The paragraph with the number at ``start`` moved by one in its last digit, both ways
+    (0.9927 -> 0.9928 and 0.9926; 99.2% -> 99.3% and 99.1%; 1,199,882 -> 1,199,883 ...)."""
+    match = re.match(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?", text[start:])
+    number = match.group(0)
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    value, step = Decimal(number.replace(",", "")), Decimal(1).scaleb(-decimals)
+    out = []
+    for new in (value + step, value - step):
+        if new <= 0:
+            continue
+        written = f"{new:,.{decimals}f}" if "," in number else f"{new:.{decimals}f}"
+        out.append(text[:start] + written + text[start + len(number):])
+    return out
+
+
+def test_every_last_digit_mutation_is_caught():
+    """Every number of every page, moved by one in its last digit, fails the check: edited in
+    the prose alone (no tie or citation names the new number), and, for a tied number, with
+    its tie's number edited too (the tied printed value does not round to it)."""
+    missed, tried = [], 0
+    for page in PAGES:
+        entries = check_claims.load_allowlist(check_claims.ALLOWLIST_DIR / f"{page.stem}.yml")
+        ties = check_claims.load_ties(check_claims.TIES_DIR / f"{page.stem}.yml")
+        blocks = check_claims.page_blocks(page, check_claims.paired_notebook(page))
+        for block in (b for b in blocks if b.kind == "prose"):
+            for claim in find_claims(block.clean):
+                _, tied, why = check_claims.claim_status(claim, block, blocks, entries, ties)
+                if why is not None:
+                    continue                      # failing already: the page's own test names it
+                for text in _mutated(block.text, claim.start):
+                    mutant = check_claims.Block("prose", text, clean_prose(text))
+                    (planted,) = [c for c in find_claims(mutant.clean) if c.start == claim.start]
+                    edited = [dict(e, canonical=planted.canonical, number=planted.text) if i in tied[:1] else e
+                              for i, e in enumerate(ties)]
+                    for tie_list in (ties, edited) if tied else (ties,):
+                        tried += 1
+                        if check_claims.claim_status(planted, mutant, blocks, entries, tie_list)[2] is None:
+                            missed.append(f"{page.name}: {claim.text} -> {planted.text}")
+    assert tried > 300
+    assert not missed, f"{len(missed)} of {tried} mutations pass the check:\n" + "\n".join(missed)
