@@ -8,7 +8,9 @@ OUT/book/*.md and OUT/book/*.ipynb: every chapter with
     keeps only its `def` lines and checker calls);
   - the chapter's name in the notebook metadata ("course": {"chapter": ...}), so that the
     grader scores a returned notebook on its chapter's exercises;
-  - each solution text ({solution} and {solution-start} ... {solution-end}) removed;
+  - each solution text ({solution} and {solution-start} ... {solution-end}) removed, with
+    the code cells inside it other than the solution (a typical wrong attempt and the
+    checker's reply to it: one edit away from the answer, so the students' edition omits it);
   - the notebooks without outputs.
 OUT/_config.yml, OUT/_toc.yml: the book configuration, so that
 `jupyter-book build OUT` writes the student HTML to OUT/_build/html.
@@ -97,6 +99,8 @@ def student_notebook(notebook, chapter: str | None = None):
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            if gated and "solution" not in cell.metadata.get("tags", []):
+                continue    # inside a model answer: a typical wrong attempt, shown only there
             if "solution" in cell.metadata.get("tags", []):
                 cell.source = placeholder(cell.source)
                 cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "solution"]

@@ -186,3 +186,44 @@ def test_student_html_holds_no_solution(fingerprints):
     for page in pages:
         found = leaks(html_text(page.read_text(errors="replace")), fingerprints)
         assert not found, f"{page.relative_to(html_folder)} leaks {found[:2]}"
+
+
+# ------------------------------------------------------------------ no attempt to finish
+
+def attempts(notebook: Path) -> list[str]:
+    """Functions ``my_...`` of a student notebook whose body is anything but the placeholder:
+    a shown attempt that a student could finish by the edit its hint names."""
+    import ast
+
+    found = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        source = "".join(cell.get("source", ""))
+        if cell["cell_type"] != "code" or "def my_" not in source:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("my_"):
+                body = [b for b in node.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+                if body:
+                    found.append(f"{notebook.name}: {node.name} has a body:\n{ast.get_source_segment(source, node)}")
+    return found
+
+
+def test_the_student_edition_shows_no_attempt_to_finish(edition):
+    """A wrong attempt shown with its hint ("forgets the +1") lets a student pass by one edit;
+    the book keeps such attempts inside the model answers, and the student edition drops them
+    with the answers: every my_ function it defines is the bare placeholder."""
+    notebooks = sorted((edition / "book").glob("*.ipynb"))
+    defined = sum("def my_" in "".join(c.get("source", "")) for n in notebooks
+                  for c in json.loads(n.read_text())["cells"])
+    assert defined >= 17
+    found = [a for n in notebooks for a in attempts(n)]
+    assert not found, "\n\n".join(found)
+
+
+def test_a_wrong_attempt_planted_in_the_student_edition_is_found(edition, tmp_path):
+    attempt = "def my_output_size(W, H, s=1, P=0):\n    return (W + 2 * P - H) // s   # not quite\n"
+    notebook = nbformat.read(edition / "book" / "02_stride.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(attempt + "\nprint(check_output_size(my_output_size))\n"))
+    planted = tmp_path / "02_stride.ipynb"
+    nbformat.write(notebook, planted)
+    assert len(attempts(planted)) == 1
