@@ -7,6 +7,8 @@ are those of the last ``make book``. The PDF is also copied beside the HTML and 
 page gets a link to it.
 
 Usage: ``python scripts/book_pdf.py _build/html _build/pdf/book.pdf`` (``make pdf``).
+``CHROMIUM=/path/to/chromium-or-chrome`` names another browser (on macOS, Google Chrome's
+``/Applications/Google Chrome.app/Contents/MacOS/Google Chrome``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import functools
 import http.server
 import io
+import os
 import re
 import shutil
 import sys
@@ -28,7 +31,7 @@ from pypdf import PdfReader, PdfWriter
 from course_utils.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LINK_ID = "book-pdf-link"
@@ -145,6 +148,10 @@ def main(argv=None) -> int:
     if missing:
         print(f"html: pages of _toc.yml missing from {args.html}: {missing}; run make book first",
               file=sys.stderr)
+        return 1
+    if not Path(CHROMIUM).exists():
+        print(f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM to a Chromium or "
+              "Chrome binary", file=sys.stderr)
         return 1
     start = time.perf_counter()
     count = merge(print_pages(args.html, pages), args.out)

@@ -1,4 +1,5 @@
-"""Fixtures of the browser tests: the built book served on localhost, and Debian's Chromium."""
+"""Fixtures of the browser tests: the built book served on localhost, and Debian's Chromium
+(or the Chromium or Chrome that $CHROMIUM names, as on macOS)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def need_chromium():
-    """Skip (fail in CI) when Debian's chromium is missing."""
+    """Skip (fail in CI) when Debian's chromium, or the browser $CHROMIUM names, is missing."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             raise RuntimeError("chromium is missing: .ci/run installs it with apt-get")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM to a Chromium "
+                    "or Chrome binary", allow_module_level=True)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
