@@ -663,28 +663,178 @@ def _least_squares_filter(x, u, H):
     return h.reshape(H, H)
 
 
+def _descend_filter(x, u, H, steps, learning_rate):
+    """``steps`` steps of gradient descent from h = 0 on L = mean((conv(x, h) - u)^2) / 2."""
+    from course_utils import backprop
+
+    x4, u4, h = x[..., np.newaxis], u[..., np.newaxis], np.zeros((H, H, 1, 1))
+    for _ in range(steps):
+        residual = ops.conv2d(x4, h) - u4
+        h = h - learning_rate * backprop.conv2d_filter_gradient(x4, residual / residual.size, H)
+    return h[:, :, 0, 0]
+
+
 def check_fit_filter(student) -> CheckResult:
-    """Exercise: ``fit_filter(x, u, H)`` recovers the H x H filter h with u = conv2d(x, h)
-    (stride 1, no padding) from images x (N, W, W) and outputs u (N, W', W'), to 1e-3;
-    the reference solves the least-squares problem directly."""
+    """Exercise: ``fit_filter(x, u, H, steps, learning_rate)``: the H x H filter after exactly
+    ``steps`` steps of gradient descent from zero on L = mean((conv2d(x, h) - u)^2) / 2, for
+    images x (N, W, W) and outputs u = conv2d(x, h_secret) (N, W', W'). Compared after 1, 3, 10
+    and 400 steps, so that a direct least-squares solve, which lands on the minimiser at once,
+    does not pass: the exercise is about the gradient."""
     edge = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
 
-    def make(rng, N, W, H, name):
+    def make(rng, N, W, H, name, steps):
         x = rng.normal(size=(N, W, W))
         h = edge if name == "edge" else rng.normal(size=(H, H))
         u = ops.conv2d(x[..., None], h[:, :, None, None])[..., 0]
-        return Case((x, u, H), f"{N} images {W}x{W}, " + ("the vertical-edge filter" if name == "edge"
-                                                            else f"a random {H}x{H} filter"))
+        rate = 1 / (H * H * np.mean(x ** 2))
+        return Case((x, u, H, steps, rate), f"{N} images {W}x{W}, " + (
+            "the vertical-edge filter" if name == "edge" else f"a random {H}x{H} filter") + f", {steps} steps")
 
-    cases = _random_cases([(4, 8, 3, "edge"), (3, 10, 2, "random"), (4, 9, 3, "random"), (2, 12, 4, "random"),
-                           (6, 6, 1, "random")], 10, make)
+    cases = _random_cases([(4, 8, 3, "edge", 400), (3, 10, 2, "random", 1), (4, 9, 3, "random", 3),
+                           (2, 12, 4, "random", 10), (6, 6, 1, "random", 400), (4, 8, 3, "edge", 2)], 10, make)
     mistakes = [
-        (lambda x, u, H: _least_squares_filter(x, u, H)[::-1, ::-1],
+        (lambda x, u, H, steps, rate: _least_squares_filter(x, u, H),
+         "that is the least-squares minimiser itself, whatever the number of steps: take exactly `steps` "
+         "steps of gradient descent from zero and return where they end"),
+        (lambda x, u, H, steps, rate: _flipped_descent(x, u, H, steps, rate),
          "the filter is flipped: Keras' conv2d (and the outputs u) use the cross-correlation"),
-        (lambda x, u, H: np.zeros((H, H)), "the filter never moved from zero: check the update and the step size"),
+        (lambda x, u, H, steps, rate: np.zeros((H, H)),
+         "the filter never moved from zero: check the update and the step size"),
     ]
-    return run_checker("fitting a filter", student, _least_squares_filter, cases, mistakes, atol=1e-3,
-                       time_limit=20)
+    return run_checker("fitting a filter by gradient descent", student, _descend_filter, cases, mistakes,
+                       atol=1e-6, time_limit=20)
+
+
+def _flipped_descent(x, u, H, steps, rate):
+    """Gradient descent on the true convolution (the filter read backwards): its result, turned."""
+    return _descend_filter(x, u, H, steps, rate)[::-1, ::-1]
+
+
+def _input_gradient_strided_tf(du, x_shape, h, stride, padding):
+    """dL/dx of L = sum(conv2d(x, h, stride, padding) * du), by TensorFlow's automatic differentiation."""
+    import tensorflow as tf
+
+    pad = padding.upper() if isinstance(padding, str) else [[0, 0], [padding] * 2, [padding] * 2, [0, 0]]
+    x = tf.Variable(tf.zeros(x_shape, dtype=tf.float64))
+    with tf.GradientTape() as tape:
+        u = tf.nn.conv2d(x, tf.constant(h, dtype=tf.float64), strides=stride, padding=pad)
+        loss = tf.reduce_sum(u * tf.constant(du, dtype=tf.float64))
+    return tape.gradient(loss, x).numpy()
+
+
+def check_conv2d_input_gradient_strided(student) -> CheckResult:
+    """Exercise: ``input_gradient(du, x_shape, h, stride, padding)`` = dL/dx of
+    ``conv2d(x, h, stride=stride, padding=padding)`` (padding an integer P or "valid"/"same"),
+    compared with ``tf.GradientTape``."""
+    def make(rng, N, W, K, H, M, stride, padding):
+        W_out = ops.conv2d(np.zeros((1, W, W, K)), np.zeros((H, H, K, M)), stride=stride, padding=padding).shape[1]
+        return Case((rng.normal(size=(N, W_out, W_out, M)), (N, W, W, K), rng.normal(size=(H, H, K, M)),
+                     stride, padding), f"x {N}x{W}x{W}x{K}, h {H}x{H}x{K}x{M}, stride {stride}, padding {padding!r}")
+
+    cases = _random_cases([(1, 5, 1, 3, 1, 1, 0), (2, 7, 2, 3, 2, 2, 0), (1, 8, 1, 3, 2, 2, 1),
+                           (2, 9, 3, 2, 2, 3, "valid"), (1, 6, 2, 3, 3, 2, "same"), (1, 10, 1, 4, 2, 3, 2)],
+                          11, make)
+
+    def stride_one(du, x_shape, h, stride, padding):
+        """The typical mistake: du's pixels side by side, as if the stride were 1."""
+        H = h.shape[0]
+        P = _padding_total(x_shape[1], H, stride, padding)
+        W_pad = x_shape[1] + P[0] + P[1]
+        dx = np.zeros((x_shape[0], W_pad, W_pad, x_shape[3]))
+        W_out = du.shape[1]
+        for p in range(H):
+            for q in range(H):
+                dx[:, p:p + W_out, q:q + W_out] += np.einsum("nijm,km->nijk", du, h[p, q])
+        return dx[:, P[0]:P[0] + x_shape[1], P[0]:P[0] + x_shape[1]]
+
+    mistakes = [
+        (stride_one, "with stride s, output (i, j) read the window at (s*i, s*j): spread du's pixels s apart "
+                     "(or insert s - 1 zeros between them) before the full convolution"),
+        (lambda du, x_shape, h, stride, padding: _input_gradient_strided_tf(du, x_shape, h[::-1, ::-1], stride,
+                                                                            padding), "your filter is flipped"),
+    ]
+    return run_checker("input gradient with stride and padding", student, _input_gradient_strided_tf, cases,
+                       mistakes, atol=1e-8, time_limit=30)
+
+
+def _padding_total(W, H, stride, padding) -> tuple[int, int]:
+    """(before, after) zeros on each side, as ops.conv2d pads."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        return ops.same_padding(W, H, stride)
+    return padding, padding
+
+
+def _avg_pool_backward(z, du, size, stride):
+    from course_utils import backprop
+
+    return backprop.avg_pool2d_backward(z, du, size, stride)
+
+
+def check_avg_pool_backward(student) -> CheckResult:
+    """Exercise: ``avg_pool_backward(z, du, size, stride)``: dL/dz of ``avg_pool2d(z, size, stride)``
+    for z (W, W, K) and du (W', W', K), overlapping windows included, compared with
+    ``backprop.avg_pool2d_backward`` (proved against tf.GradientTape)."""
+    def make(rng, W, K, size, stride):
+        W_out = (W - size) // stride + 1
+        return Case((rng.normal(size=(W, W, K)), rng.normal(size=(W_out, W_out, K)), size, stride),
+                    f"z {W}x{W}x{K}, size={size}, stride={stride}")
+
+    cases = _random_cases([(4, 1, 2, 2), (6, 3, 2, 2), (5, 2, 2, 2), (7, 2, 3, 2), (6, 2, 3, 1), (9, 1, 3, 3)],
+                          12, make)
+    mistakes = [
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: np.ones(w.shape) * g),
+         "every pixel got the whole gradient: the window's mean gives each pixel a share 1/size^2"),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
+                                                              lambda w, g: np.ones(w.shape) * g / size ** 2, add=False),
+         "where windows overlap (stride < size), a pixel collects a share from every window it is in: "
+         "add them (+=), do not overwrite"),
+        (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: _first_maximum(w, g)),
+         "that routes each gradient to the window's maximum (max pooling); average pooling spreads it evenly"),
+    ]
+    return run_checker("average-pool backward", student, _avg_pool_backward, cases, mistakes)
+
+
+def _adadelta_reference(v, g, Eg, Ed, learning_rate, rho, eps):
+    """One Adadelta step as keras.optimizers.Adadelta takes it (its update_step, read and
+    re-derived): the rows of the result are the new v, E[g^2] and E[dv^2]."""
+    Eg = rho * Eg + (1 - rho) * g * g
+    delta = -np.sqrt(Ed + eps) / np.sqrt(Eg + eps) * g
+    Ed = rho * Ed + (1 - rho) * delta * delta
+    return np.stack([v + learning_rate * delta, Eg, Ed])
+
+
+def check_adadelta_step(student) -> CheckResult:
+    """Exercise: ``adadelta_step(v, g, Eg, Ed, learning_rate, rho, eps)`` returns the new
+    ``(v, Eg, Ed)`` after one Adadelta step (compared as rows 0, 1, 2 of one array), for accumulators already far from zero and
+    non-default settings; compared with an independent implementation (proved against
+    keras.optimizers.Adadelta in tests/test_backprop.py)."""
+    def make(rng, n, learning_rate, rho, eps, fresh):
+        v, g = rng.normal(size=n), rng.normal(size=n) * 10.0 ** rng.uniform(-3, 1, size=n)
+        Eg, Ed = (np.zeros(n), np.zeros(n)) if fresh else (rng.uniform(0, 1, n) ** 2, rng.uniform(0, 0.1, n) ** 2)
+        return Case((v, g, Eg, Ed, learning_rate, rho, eps),
+                    f"{n} weights, learning_rate={learning_rate}, rho={rho}, eps={eps}"
+                    + (", accumulators at zero" if fresh else ", accumulators already filled"))
+
+    cases = _random_cases([(5, 1.0, 0.95, 1e-7, True), (8, 1.0, 0.95, 1e-7, False), (6, 0.5, 0.9, 1e-6, False),
+                           (4, 0.001, 0.99, 1e-4, False), (12, 3.0, 0.8, 1e-5, False)], 13, make)
+
+    def delta_with_new_update(v, g, Eg, Ed, learning_rate, rho, eps):
+        Eg = rho * Eg + (1 - rho) * g * g
+        delta = -np.sqrt(Ed + eps) / np.sqrt(Eg + eps) * g
+        Ed = rho * Ed + (1 - rho) * delta * delta
+        delta = -np.sqrt(Ed + eps) / np.sqrt(Eg + eps) * g          # E[dv^2] updated before it is used
+        return np.stack([v + learning_rate * delta, Eg, Ed])
+
+    mistakes = [
+        (delta_with_new_update, "the step uses E[dv^2] from *before* this step; update E[dv^2] after computing dv"),
+        (lambda v, g, Eg, Ed, lr, rho, eps: _adadelta_reference(v, g, Eg, Ed, 1.0, rho, eps),
+         "the learning rate is missing: the step is learning_rate * dv"),
+        (lambda v, g, Eg, Ed, lr, rho, eps: _adadelta_reference(v, g, Eg, Ed, lr, 0.95, 1e-7),
+         "use the rho and eps you are given, not Keras' defaults"),
+    ]
+    return run_checker("one Adadelta step", student, _adadelta_reference, cases, mistakes, atol=1e-9)
 
 
 # --- the exercises that ask for code: label -> (function name the student defines, checker)
@@ -707,6 +857,9 @@ EXERCISES = {
     "ex-max-pool-backward": ("my_max_pool_backward", check_max_pool_backward),
     "ex-filter-gradient": ("my_filter_gradient", check_filter_gradient),
     "ex-fit-filter": ("my_fit_filter", check_fit_filter),
+    "ex-input-gradient-strided": ("my_input_gradient_strided", check_conv2d_input_gradient_strided),
+    "ex-avg-pool-backward": ("my_avg_pool_backward", check_avg_pool_backward),
+    "ex-adadelta-step": ("my_adadelta_step", check_adadelta_step),
 }
 
 

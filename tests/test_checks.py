@@ -273,11 +273,10 @@ def filter_gradient_loop(x, du, H, s):
     return dh
 
 
-def fit_filter_by_descent(x, u, H, steps=400):
+def fit_filter_by_descent(x, u, H, steps, rate):
     """Gradient descent on L = mean((conv(x, h) - u)^2) / 2, with plain loops for the convolution."""
     W_out = u.shape[1]
     h = np.zeros((H, H))
-    rate = 1 / (H * H * np.mean(x ** 2))
     for _ in range(steps):
         out = sum(x[:, p:p + W_out, q:q + W_out] * h[p, q] for p in range(H) for q in range(H))
         residual = (out - u) / u.size
@@ -291,7 +290,53 @@ CORRECT_BACKPROP = {
     checks.check_max_pool_backward: max_pool_backward_loop,
     checks.check_filter_gradient: filter_gradient_loop,
     checks.check_fit_filter: fit_filter_by_descent,
+    checks.check_conv2d_input_gradient_strided: lambda du, x_shape, h, s, padding: input_gradient_by_pixels(
+        du, x_shape, h, s, padding),
+    checks.check_avg_pool_backward: lambda z, du, size, s: avg_pool_backward_by_pixels(z, du, size, s),
+    checks.check_adadelta_step: lambda v, g, Eg, Ed, lr, rho, eps: adadelta_by_entry(v, g, Eg, Ed, lr, rho, eps),
 }
+
+
+def input_gradient_by_pixels(du, x_shape, h, s, padding):
+    """dL/dx entry by entry: every output (i, j) sends du * h[p, q] to padded pixel (s*i + p, s*j + q)."""
+    N, W, _, K = x_shape
+    H, W_out, M = h.shape[0], du.shape[1], h.shape[3]
+    if padding == "valid":
+        before = after = 0
+    elif padding == "same":
+        total = max((W_out - 1) * s + H - W, 0)
+        before, after = total // 2, total - total // 2
+    else:
+        before = after = padding
+    dx = np.zeros((N, W + before + after, W + before + after, K))
+    for n in range(N):
+        for i in range(W_out):
+            for j in range(W_out):
+                for p in range(H):
+                    for q in range(H):
+                        for k in range(K):
+                            dx[n, s * i + p, s * j + q, k] += sum(du[n, i, j, m] * h[p, q, k, m] for m in range(M))
+    return dx[:, before:before + W, before:before + W]
+
+
+def avg_pool_backward_by_pixels(z, du, size, s):
+    dz = np.zeros(z.shape)
+    for i in range(du.shape[0]):
+        for j in range(du.shape[1]):
+            for p in range(size):
+                for q in range(size):
+                    dz[s * i + p, s * j + q] += du[i, j] / size ** 2
+    return dz
+
+
+def adadelta_by_entry(v, g, Eg, Ed, lr, rho, eps):
+    """Zeiler (2012), algorithm 1, one weight at a time (Keras' epsilon inside both roots)."""
+    out = [np.empty_like(v) for _ in range(3)]
+    for a in range(v.size):
+        eg = rho * Eg.flat[a] + (1 - rho) * g.flat[a] ** 2
+        step = -((Ed.flat[a] + eps) ** 0.5 / (eg + eps) ** 0.5) * g.flat[a]
+        out[0].flat[a], out[1].flat[a], out[2].flat[a] = v.flat[a] + lr * step, eg, rho * Ed.flat[a] + (1 - rho) * step ** 2
+    return tuple(out)
 
 
 @pytest.mark.parametrize("checker", list(CORRECT_BACKPROP), ids=lambda c: c.__name__)
@@ -350,9 +395,22 @@ WRONG_BACKPROP = [  # (checker, wrong answer, words the verdict must contain)
     (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, s) / len(x),
      "do not average"),
     (checks.check_filter_gradient, lambda x, du, H, s: filter_gradient_loop(x, du, H, 1), "s apart"),
-    (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H)[::-1, ::-1], "flipped"),
-    (checks.check_fit_filter, lambda x, u, H: np.zeros((H, H)), "never moved"),
-    (checks.check_fit_filter, lambda x, u, H: fit_filter_by_descent(x, u, H, steps=3), "values differ"),
+    (checks.check_fit_filter, lambda x, u, H, n, r: fit_filter_by_descent(x[:, ::-1, ::-1], u[:, ::-1, ::-1], H, n,
+                                                                           r), "flipped"),
+    (checks.check_fit_filter, lambda x, u, H, n, r: np.zeros((H, H)), "never moved"),
+    (checks.check_fit_filter, lambda x, u, H, n, r: fit_filter_by_descent(x, u, H, 2000, r), "least-squares minimiser"),
+    (checks.check_fit_filter, lambda x, u, H, n, r: fit_filter_by_descent(x, u, H, n + 1, r), "values differ"),
+    (checks.check_conv2d_input_gradient_strided, lambda du, xs, h, s, P: input_gradient_by_pixels(du, xs, h, 1, P)
+     if s == 1 else np.zeros(xs), "values differ"),
+    (checks.check_conv2d_input_gradient_strided,
+     lambda du, xs, h, s, P: input_gradient_by_pixels(du, xs, h[::-1, ::-1], s, P), "flipped"),
+    (checks.check_avg_pool_backward, lambda z, du, size, s: avg_pool_backward_by_pixels(z, du, size, s) * size ** 2,
+     "whole gradient"),
+    (checks.check_avg_pool_backward, lambda z, du, size, s: avg_pool_backward_by_pixels(z, du, size, s)[:-1], "shape"),
+    (checks.check_adadelta_step, lambda v, g, Eg, Ed, lr, rho, eps: adadelta_by_entry(v, g, Eg, Ed, 1.0, rho, eps),
+     "learning rate"),
+    (checks.check_adadelta_step, lambda v, g, Eg, Ed, lr, rho, eps: adadelta_by_entry(v, g, Eg, Ed, lr, 0.95, 1e-7),
+     "rho and eps"),
 ]
 
 
@@ -377,7 +435,11 @@ def test_backprop_exercises_are_registered():
     for label, name, checker in [("ex-softmax-ce-grad", "my_softmax_ce_grad", checks.check_softmax_ce_grad),
                                  ("ex-max-pool-backward", "my_max_pool_backward", checks.check_max_pool_backward),
                                  ("ex-filter-gradient", "my_filter_gradient", checks.check_filter_gradient),
-                                 ("ex-fit-filter", "my_fit_filter", checks.check_fit_filter)]:
+                                 ("ex-fit-filter", "my_fit_filter", checks.check_fit_filter),
+                                 ("ex-input-gradient-strided", "my_input_gradient_strided",
+                                  checks.check_conv2d_input_gradient_strided),
+                                 ("ex-avg-pool-backward", "my_avg_pool_backward", checks.check_avg_pool_backward),
+                                 ("ex-adadelta-step", "my_adadelta_step", checks.check_adadelta_step)]:
         assert checks.EXERCISES[label] == (name, checker)
 
 
