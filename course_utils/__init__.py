@@ -25,6 +25,8 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
 - ``runs``: training configurations, run manifests, and saving and loading trained runs.
 - ``sandbox``: starting the grading worker in bubblewrap, with limits on memory, processes, time.
+- ``selection``: chapter 9's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained to a plateau.
+- ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
 - ``sweep``: the architecture sweep of chapter 9, one result file per variant and seed.
 """
 

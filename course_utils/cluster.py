@@ -386,8 +386,53 @@ def _prepared_mnist(data=None):
 def _sweep_line(result: dict) -> str:
     import statistics
     return (f"{result['variant']} seed {result['seed']}: validation accuracy {result['val_accuracy']:.4f}, "
-            f"test accuracy {result['test_accuracy']:.4f}, {result['parameters']:,} parameters, "
+            f"{result['parameters']:,} parameters, "
             f"{statistics.median(result['epoch_seconds']):.1f} s/epoch")
+
+
+def selection_task(stage: str, name: str, seed: int, data=None) -> dict:
+    """Runs on a worker: one run of chapter 9's protocol, ``stage`` "finalists" (trained and
+    tested once, :func:`course_utils.selection.train_finalist`) or "plateau" (trained until its
+    training accuracy stops rising, :func:`course_utils.selection.train_to_plateau`)."""
+    from course_utils import selection
+
+    train = {"finalists": selection.train_finalist, "plateau": selection.train_to_plateau}[stage]
+    return train(name, seed, _prepared_mnist(data))
+
+
+def run_selection(client, stage: str, pairs: list[tuple[str, int]], results_dir: Path, data=None,
+                  log=print) -> list[Path]:
+    """Run the (variant, seed) ``pairs`` of ``stage`` not stored yet in ``results_dir``, each
+    stored as it finishes (one JSON file per run, written here). Returns the paths written."""
+    from course_utils import selection, sweep
+
+    todo = [(n, s) for n, s in pairs if selection.read(selection.result_path(results_dir, n, s)) is None]
+    log(f"{stage}: {len(pairs) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
+    if not todo:
+        return []
+    reports = check_workers(client)
+    if data is None and any(report["mnist"] is None for report in reports.values()):
+        data = load_raw_mnist()
+    shared = client.scatter([data], broadcast=True)[0] if data is not None else None
+    tasks = [Task(f"{stage}-{n}-seed{s}", selection_task, (stage, n, s, shared))
+             for n, s in sorted(todo, key=lambda pair: (-sweep.multiply_adds(pair[0]), pair[1]))]
+    written = []
+
+    def store(task, record):
+        path = selection.result_path(results_dir, record["variant"], record["seed"])
+        sweep.write_result(path, record)
+        written.append(path)
+        shown = (f"test accuracy {record['test_accuracy']:.4f}" if "test_accuracy" in record
+                 else f"{len(record['history']['accuracy'])} epochs, training accuracy "
+                      f"{record['history']['accuracy'][-1]:.4f}")
+        return f"{record['variant']} seed {record['seed']}: validation {record.get('val_accuracy', record['history'].get('val_accuracy', [0])[-1]):.4f}, {shown}"
+
+    try:
+        run_tasks(client, tasks, store, log)
+    finally:
+        if shared is not None:
+            shared.release()
+    return written
 
 
 def sweep_todo(results_dir: Path, names=None, seeds=None, schedule=None) -> tuple[list, list]:

@@ -209,12 +209,12 @@ def activation_trace(image, outputs: dict, channels: int = 8):
 
 
 def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True, floor: float | None = None,
-                  metric: str = "test"):
+                  metric: str = "val"):
     """Accuracy (mean and standard deviation over seeds) of each sweep variant against
     ``row[x]``, one colour per factor, each point labelled; returns the Figure.
 
-    ``metric`` is ``"test"`` or ``"val"`` (validation): the rows' ``<metric>_mean`` and
-    ``<metric>_std`` are plotted.
+    ``metric`` names the rows' ``<metric>_mean`` and ``<metric>_std`` to plot: ``"val"``
+    (validation, what the sweep records) or ``"test"`` (rows made elsewhere).
 
     ``rows`` are :func:`course_utils.sweep.summarise` rows. Variants whose accuracy is
     below ``floor`` are left out of the axes (they would squash the others into a line)
@@ -222,8 +222,8 @@ def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True, floor: float | 
 
     Examples
     --------
-    >>> rows = [{"factor": "f", "value": "a", "parameters": 10, "test_mean": 0.9, "test_std": 0.01},
-    ...         {"factor": "g", "value": "b", "parameters": 100, "test_mean": 0.95, "test_std": 0.0}]
+    >>> rows = [{"factor": "f", "value": "a", "parameters": 10, "val_mean": 0.9, "val_std": 0.01},
+    ...         {"factor": "g", "value": "b", "parameters": 100, "val_mean": 0.95, "val_std": 0.0}]
     >>> len(sweep_scatter(rows, "parameters", "parameters").axes[0].texts)
     2
     """

@@ -31,7 +31,11 @@ SEEDS = (0, 1, 2)
 # The source model and the variants that the chapter compares most closely (the three best
 # on validation accuracy, and the small CNN's global-average-pooling head) get five seeds.
 FIVE_SEEDS = (0, 1, 2, 3, 4)
-FORMAT_VERSION = 1
+# Version 2 records no test accuracy: the sweep chooses on validation accuracy alone, and
+# only the finalists of chapter 9's rule are tested (course_utils.selection). The first
+# 55 runs, version 1, had computed test accuracy too; it was removed from their files when
+# the rule was fixed (git history keeps them).
+FORMAT_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Schedule:
     """The short training schedule shared by every variant.
 
     The first ``train_images`` training images are learned from; the last
-    ``validation_images`` are held out for choosing; the 10,000 test images are reported.
+    ``validation_images`` are held out for choosing; the test images are not used here.
     """
 
     epochs: int = 3
@@ -138,7 +142,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def train_variant(variant: Variant, seed: int, data, schedule: Schedule = SCHEDULE) -> dict:
     """Train one variant with one seed; return its result record (nothing is written)."""
-    (x_train, y_train), (x_test, y_test) = data
+    (x_train, y_train), _ = data             # the test images are left to the finalists
     x_fit, y_fit = x_train[:schedule.train_images], y_train[:schedule.train_images]
     x_val, y_val = x_train[-schedule.validation_images:], y_train[-schedule.validation_images:]
     keras.utils.set_random_seed(seed)
@@ -149,13 +153,11 @@ def train_variant(variant: Variant, seed: int, data, schedule: Schedule = SCHEDU
                         callbacks=[timer], verbose=0)
     seconds = time.perf_counter() - start
     _, val_accuracy = model.evaluate(x_val, y_val, batch_size=1000, verbose=0)
-    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     return {
         "format_version": FORMAT_VERSION, "variant": variant.name, "factor": variant.factor,
         "value": variant.value, "spec": variant.spec, "schedule": dataclasses.asdict(schedule),
         "seed": seed, "parameters": int(model.count_params()),
-        "val_accuracy": float(val_accuracy), "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss), "epoch_seconds": [round(s, 2) for s in timer.seconds],
+        "val_accuracy": float(val_accuracy), "epoch_seconds": [round(s, 2) for s in timer.seconds],
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "environment": runs.environment(seconds),
     }
@@ -218,7 +220,6 @@ def run_sweep(data, results_dir: Path = RESULTS_DIR, names=None, seeds=None,
         write_result(path, result)
         written.append(path)
         log(f"[{i}/{len(todo)}] {variant.name} seed {seed}: validation accuracy {result['val_accuracy']:.4f}, "
-            f"test accuracy {result['test_accuracy']:.4f}, "
             f"{result['parameters']:,} parameters, {statistics.median(result['epoch_seconds']):.1f} s/epoch")
     return written
 
@@ -305,20 +306,18 @@ def _std(values: list[float]) -> float:
 def summarise(results: list[dict]) -> list[dict]:
     """One row per variant: accuracy mean and standard deviation over its seeds, size, speed.
 
-    ``val_*`` is the accuracy on the held-out validation images (for choosing), ``test_*``
-    on the test images (for reporting); ``seeds`` counts the stored runs.
+    ``val_*`` is the accuracy on the held-out validation images, the only accuracy the
+    sweep records; ``seeds`` counts the stored runs.
     """
     rows = []
     for variant in VARIANTS.values():
         mine = [r for r in results if r["variant"] == variant.name]
         if not mine:
             continue
-        test = [r["test_accuracy"] for r in mine]
         val = [r["val_accuracy"] for r in mine]
         rows.append({
             "variant": variant.name, "factor": variant.factor, "value": variant.value,
-            "seeds": len(mine), "test_mean": statistics.fmean(test), "test_std": _std(test),
-            "val_mean": statistics.fmean(val), "val_std": _std(val),
+            "seeds": len(mine), "val_mean": statistics.fmean(val), "val_std": _std(val),
             "parameters": mine[0]["parameters"],
             "seconds_per_epoch": statistics.median(s for r in mine for s in r["epoch_seconds"]),
         })

@@ -3,6 +3,7 @@
 Usage: python scripts/run_experiments.py [--only NAME ...] [--seeds 0 1 2] [--results DIR] [--list]
                                          [--scheduler tcp://HOST:PORT] [--workers N]
        python scripts/run_experiments.py --promote [--results DIR]
+       python scripts/run_experiments.py --finalists | --plateau   (chapter 9's protocol, after the sweep)
 
 Every (variant, seed) run is stored as soon as it finishes in
 experiments/sweep/<variant>-seed<k>.json (--results; a folder of the checkout, outside the
@@ -21,6 +22,12 @@ process per core, at most one per 2 GiB of memory, as measured best on 2 cores);
 --scheduler (or $DASK_SCHEDULER_ADDRESS) on the workers of a running `dask scheduler`.
 This process writes every result file. The local cluster starts while this process imports
 TensorFlow and reads what is stored, so it starts even when nothing is left to train.
+
+--finalists applies chapter 9's selection rule (course_utils.selection) to the committed
+sweep's validation accuracy, then trains every finalist with seeds the sweep never used and
+tests it once, into experiments/finalists; --plateau trains the global-average-pooling heads
+until their training accuracy stops rising, into experiments/plateau. --promote copies
+these too into course_utils/reference/.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from pathlib import Path
 from course_utils import cluster   # no TensorFlow yet: see `planned_sweep`
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "sweep"
+STAGES = {"finalists": RESULTS.parent / "finalists", "plateau": RESULTS.parent / "plateau"}
+PLATEAU_RUNS = [("head-gap", 0), ("small_cnn-head-gap", 0)]
 
 
 class UnknownVariant(ValueError):
@@ -51,6 +60,31 @@ def planned_sweep(args):
     return cluster.sweep_todo(args.results, args.only, args.seeds)
 
 
+def run_selection_stage(stage: str, args) -> int:
+    """Chapter 9's protocol after the sweep: the finalists, or the heads trained to a plateau."""
+    log = lambda line: print(line, flush=True)  # noqa: E731
+
+    def plan():
+        from course_utils import selection, sweep
+
+        if stage == "plateau":
+            return PLATEAU_RUNS
+        chosen = selection.choose(sweep.load_results())
+        log(f"rule (on validation accuracy, seeds {selection.SELECTION_SEEDS}): best {chosen['best']}, "
+            f"threshold {chosen['threshold']:.4f}, within it {chosen['within']}, choice {chosen['choice']}")
+        names = selection.finalists(sweep.load_results())
+        log(f"finalists: {names}, seeds {selection.FINALIST_SEEDS}")
+        return [(n, s) for n in names for s in selection.FINALIST_SEEDS]
+
+    try:
+        with cluster.connect_while(plan, args.scheduler, args.workers, log=log) as (client, pairs):
+            cluster.run_selection(client, stage, pairs, STAGES[stage], log=log)
+    except KeyboardInterrupt:
+        print("\nInterrupted: finished runs are stored; run the same command again to continue.", file=sys.stderr)
+        return 130
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", metavar="NAME", help="variants to run (default: all)")
@@ -62,6 +96,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--promote", action="store_true",
                         help="copy the finished runs in --results into course_utils/reference/sweep (the "
                              "committed results chapter 9 reads) and stop")
+    parser.add_argument("--finalists", action="store_true",
+                        help="chapter 9's finalists: chosen by the rule on validation accuracy, trained afresh, tested once")
+    parser.add_argument("--plateau", action="store_true",
+                        help="train the global-average-pooling heads until their training accuracy stops rising")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     parser.add_argument("--workers", type=int, default=None,
@@ -86,7 +124,18 @@ def main(argv: list[str]) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         print(f"{len(copied)} finished runs copied from {args.results} into {sweep.RESULTS_DIR}")
+        from course_utils import selection
+        from course_utils.files import write_atomic
+
+        for stage, target in (("finalists", selection.RESULTS_DIR), ("plateau", selection.PLATEAU_DIR)):
+            stored = [p for p in sorted(STAGES[stage].glob("*-seed*.json")) if selection.read(p)]
+            target.mkdir(exist_ok=True)
+            for path in stored:
+                write_atomic(target / path.name, path.read_bytes())
+            print(f"{len(stored)} {stage} runs copied into {target}")
         return 0
+    if args.finalists or args.plateau:
+        return run_selection_stage("finalists" if args.finalists else "plateau", args)
     from course_utils.data import MnistDataError
 
     start = time.perf_counter()

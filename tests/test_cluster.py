@@ -504,7 +504,7 @@ def test_the_sweep_survives_a_killed_worker_with_every_result_once(real_cluster)
         for seed in SEEDS:
             result = sweep.read_result(folder / f"{name}-seed{seed}.json")
             assert sweep.is_done(folder / f"{name}-seed{seed}.json", sweep.VARIANTS[name], seed, schedule)
-            assert 0.0 <= result["test_accuracy"] <= 1.0 and 0.0 <= result["val_accuracy"] <= 1.0
+            assert 0.0 <= result["val_accuracy"] <= 1.0 and "test_accuracy" not in result
             assert result["environment"]["threads"] == 1   # `dask worker` with no thread setting: one
     lines = [line for line in real_cluster["lines"] if line.startswith("[")]
     matches = check_progress(lines, 4)

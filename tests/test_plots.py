@@ -31,8 +31,8 @@ def test_digit_grid_rejects_bad_input(kwargs, message):
 def test_sweep_scatter_names_what_it_leaves_out():
     from course_utils.plots import sweep_scatter
 
-    rows = [{"factor": "head", "value": "gap", "parameters": 10, "test_mean": 0.5, "test_std": 0.02},
-            {"factor": "filters", "value": "8", "parameters": 100, "test_mean": 0.98, "test_std": 0.001}]
+    rows = [{"factor": "head", "value": "gap", "parameters": 10, "val_mean": 0.5, "val_std": 0.02},
+            {"factor": "filters", "value": "8", "parameters": 100, "val_mean": 0.98, "val_std": 0.001}]
     ax = sweep_scatter(rows, "parameters", "parameters", floor=0.9).axes[0]
     assert [t.get_text() for t in ax.texts] == ["8"]
     assert "gap (0.50)" in ax.get_title(loc="left")
