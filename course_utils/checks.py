@@ -90,6 +90,8 @@ def _compare(expected, got, atol: float) -> str | None:
     """None if ``got`` matches ``expected``, else what is wrong, in words."""
     if got is None:
         return "got None: did the function forget to `return` its result?"
+    if isinstance(expected, str):
+        return None if got == expected else f"expected {expected!r}, got {_describe(got)}"
     if isinstance(expected, (int, np.integer)):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer, float, np.floating)):
             return f"expected the integer {expected}, got {_describe(got)}"
@@ -837,6 +839,73 @@ def check_adadelta_step(student) -> CheckResult:
     return run_checker("one Adadelta step", student, _adadelta_reference, cases, mistakes, atol=1e-9)
 
 
+def _xcol_shape(N, W, K, H, s=1, P=0):
+    """The shape of X_col (one window per row), read off the course's im2col of zeros."""
+    return tuple(int(d) for d in ops.im2col(np.zeros((N, W, W, K)), H, stride=s, padding=P).T.shape)
+
+
+def check_xcol_shape(student) -> CheckResult:
+    """Exercise: ``xcol_shape(N, W, K, H, s=1, P=0)`` = the shape (rows, columns) of
+    X_col, one window per row, for N images W x W x K, filters H x H, stride s, padding P."""
+    def make(rng, N, W, K, H, s, P):
+        return Case((N, W, K, H, s, P), f"N={N}, W={W}, K={K}, H={H}, s={s}, P={P}")
+
+    cases = _random_cases([(1, 5, 1, 3, 1, 0), (2, 28, 1, 3, 1, 0), (3, 26, 32, 3, 1, 0), (2, 7, 3, 3, 2, 0),
+                           (1, 8, 2, 3, 2, 1), (4, 9, 5, 4, 3, 2), (1, 6, 1, 6, 1, 0)], 14, make)
+    mistakes = [
+        (lambda N, W, K, H, s=1, P=0: _xcol_shape(N, W, K, H, s, P)[::-1],
+         "rows and columns are swapped: one row per window (N W'^2 rows), one column per weight (H^2 K)"),
+        (lambda N, W, K, H, s=1, P=0: (N * ((W - H) // s + 1) ** 2, H * H * K),
+         "the padding is missing: W' = (W + 2P - H) // s + 1"),
+        (lambda N, W, K, H, s=1, P=0: (N * (W + 2 * P - H + 1) ** 2, H * H * K),
+         "the stride is missing: W' = (W + 2P - H) // s + 1"),
+        (lambda N, W, K, H, s=1, P=0: (N * ((W + 2 * P - H) // s + 1) ** 2, H * H),
+         "each window spans every input channel: H^2 K columns"),
+    ]
+
+    return run_checker("the shape of X_col", student, lambda *a: np.array(_xcol_shape(*a)), cases,
+                       [(lambda *a, f=f: np.array(f(*a)), hint) for f, hint in mistakes])
+
+
+def _one_se_choice(rows):
+    from course_utils import selection
+
+    return selection.choose([dict(variant=r["variant"], seed=seed, val_accuracy=accuracy, parameters=r["parameters"])
+                             for r in rows for seed, accuracy in enumerate(r["val_accuracies"])])["choice"]
+
+
+def check_one_se_rule(student) -> CheckResult:
+    """Exercise: ``choose(rows)``: chapter 9's rule on rows ``{"variant", "parameters",
+    "val_accuracies": [seed 0, seed 1, seed 2]}``: the variant with the fewest parameters
+    whose mean is at least the best mean minus the best's standard error (sample standard
+    deviation / sqrt(3)); returns its name."""
+    def make(rng, count, spread):
+        rows = [{"variant": f"v{i}", "parameters": int(rng.integers(10_000, 5_000_000)),
+                 "val_accuracies": list(np.round(0.985 + rng.normal(0, spread, 3), 4))} for i in range(count)]
+        return Case((rows,), f"{count} variants, seed-to-seed spread {spread}")
+
+    cases = _random_cases([(3, 0.001), (5, 0.0005), (8, 0.002), (4, 0.0001), (10, 0.001), (6, 0.003)], 15, make)
+
+    def best_only(rows):
+        return max(rows, key=lambda r: np.mean(r["val_accuracies"]))["variant"]
+
+    def population_sd(rows):
+        best = max(rows, key=lambda r: np.mean(r["val_accuracies"]))
+        floor = np.mean(best["val_accuracies"]) - np.std(best["val_accuracies"]) / np.sqrt(3)
+        return min((r for r in rows if np.mean(r["val_accuracies"]) >= floor), key=lambda r: r["parameters"])["variant"]
+
+    def sd_not_se(rows):
+        best = max(rows, key=lambda r: np.mean(r["val_accuracies"]))
+        floor = np.mean(best["val_accuracies"]) - np.std(best["val_accuracies"], ddof=1)
+        return min((r for r in rows if np.mean(r["val_accuracies"]) >= floor), key=lambda r: r["parameters"])["variant"]
+
+    mistakes = [(best_only, "that is the best mean itself: the rule takes the *smallest* model within one standard "
+                            "error of it"),
+                (sd_not_se, "one standard *error* of the mean is the standard deviation divided by sqrt(3)"),
+                (population_sd, "use the sample standard deviation (ddof=1), as statistics.stdev does")]
+    return run_checker("the one-standard-error rule", student, _one_se_choice, cases, mistakes)
+
+
 # --- the exercises that ask for code: label -> (function name the student defines, checker)
 
 EXERCISES = {
@@ -860,6 +929,8 @@ EXERCISES = {
     "ex-input-gradient-strided": ("my_input_gradient_strided", check_conv2d_input_gradient_strided),
     "ex-avg-pool-backward": ("my_avg_pool_backward", check_avg_pool_backward),
     "ex-adadelta-step": ("my_adadelta_step", check_adadelta_step),
+    "ex-xcol-shape": ("my_xcol_shape", check_xcol_shape),
+    "ex-one-se-rule": ("my_choose", check_one_se_rule),
 }
 
 

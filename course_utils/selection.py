@@ -127,7 +127,7 @@ def train_finalist(name: str, seed: int, data, schedule=None) -> dict:
     }
 
 
-def train_to_plateau(name: str, seed: int, data, schedule=None, max_epochs: int = 40, patience: int = 3,
+def train_to_plateau(name: str, seed: int, data, schedule=None, max_epochs: int = 20, patience: int = 3,
                      min_delta: float = 0.002) -> dict:
     """Train variant ``name`` on the sweep's images until its training accuracy stops rising
     (no gain of ``min_delta`` in ``patience`` epochs; at most ``max_epochs``), with the

@@ -455,3 +455,43 @@ def test_instructor_guide_lists_every_checked_exercise():
     registered = {label: (function, check.__name__) for label, (function, check) in checks.EXERCISES.items()}
     assert len(rows) == len(listed), "an exercise is listed twice"
     assert listed == registered
+
+
+# --- chapters 8 and 9: the window matrix's shape, the one-standard-error rule ----------------
+
+def xcol_shape_by_counting(N, W, K, H, s=1, P=0):
+    """Count the windows one by one: every start row and column that fits the padded image."""
+    starts = [i for i in range(0, W + 2 * P) if i + H <= W + 2 * P and i % s == 0]
+    return N * len(starts) ** 2, H * H * K
+
+
+def choose_by_sorting(rows):
+    """The rule, written from its statement: sort by parameters, take the first within one SE."""
+    import statistics
+
+    best = max(rows, key=lambda r: sum(r["val_accuracies"]) / 3)
+    floor = sum(best["val_accuracies"]) / 3 - statistics.stdev(best["val_accuracies"]) / 3 ** 0.5
+    return next(r["variant"] for r in sorted(rows, key=lambda r: r["parameters"])
+                if sum(r["val_accuracies"]) / 3 >= floor)
+
+
+@pytest.mark.parametrize("checker, answer", [(checks.check_xcol_shape, xcol_shape_by_counting),
+                                             (checks.check_one_se_rule, choose_by_sorting)])
+def test_chapter_8_and_9_checkers_accept_a_correct_answer(checker, answer):
+    result = checker(answer)
+    assert result.passed and result.cases_total >= 5, result.message
+
+
+@pytest.mark.parametrize("checker, answer, words", [
+    (checks.check_xcol_shape, lambda *a: xcol_shape_by_counting(*a)[::-1], "swapped"),
+    (checks.check_xcol_shape, lambda N, W, K, H, s=1, P=0: xcol_shape_by_counting(N, W, K, H, s, 0), "padding"),
+    (checks.check_xcol_shape, lambda N, W, K, H, s=1, P=0: xcol_shape_by_counting(N, W, K, H, 1, P), "stride"),
+    (checks.check_xcol_shape, lambda N, W, K, H, s=1, P=0: (xcol_shape_by_counting(N, W, K, H, s, P)[0], H * H),
+     "every input channel"),
+    (checks.check_one_se_rule, lambda rows: max(rows, key=lambda r: sum(r["val_accuracies"]))["variant"],
+     "smallest"),
+    (checks.check_one_se_rule, lambda rows: "v0", "expected"),
+])
+def test_chapter_8_and_9_checkers_name_the_mistake(checker, answer, words):
+    result = checker(answer)
+    assert not result.passed and words in result.message, result.message
