@@ -390,6 +390,16 @@ def _sweep_line(result: dict) -> str:
             f"{statistics.median(result['epoch_seconds']):.1f} s/epoch")
 
 
+def _share_mnist(client, data, log):
+    """``data`` (raw MNIST), or this machine's when some worker has no ``$MNIST_PATH``, sent
+    once to every worker; returns its Dask future, or None when every worker reads its own."""
+    reports = check_workers(client)
+    if data is None and any(report["mnist"] is None for report in reports.values()):
+        data = load_raw_mnist()
+        log(f"MNIST sent once to the {len(reports)} worker(s) (not every worker has MNIST_PATH)")
+    return client.scatter([data], broadcast=True)[0] if data is not None else None
+
+
 def selection_task(stage: str, name: str, seed: int, data=None) -> dict:
     """Runs on a worker: one run of chapter 9's protocol, ``stage`` "finalists" (trained and
     tested once, :func:`course_utils.selection.train_finalist`) or "plateau" (trained until its
@@ -410,22 +420,34 @@ def run_selection(client, stage: str, pairs: list[tuple[str, int]], results_dir:
     log(f"{stage}: {len(pairs) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
     if not todo:
         return []
-    reports = check_workers(client)
-    if data is None and any(report["mnist"] is None for report in reports.values()):
-        data = load_raw_mnist()
-    shared = client.scatter([data], broadcast=True)[0] if data is not None else None
+    shared = _share_mnist(client, data, log)
     tasks = [Task(f"{stage}-{n}-seed{s}", selection_task, (stage, n, s, shared))
              for n, s in sorted(todo, key=lambda pair: (-sweep.multiply_adds(pair[0]), pair[1]))]
+    return _run_storing(client, tasks, shared, lambda r: selection.result_path(results_dir, r["variant"], r["seed"]),
+                        _selection_line, log)
+
+
+def _selection_line(record: dict) -> str:
+    history = record["history"]
+    if "test_accuracy" in record:
+        return (f"{record['variant']} seed {record['seed']}: validation {record['val_accuracy']:.4f}, "
+                f"test {record['test_accuracy']:.4f}")
+    return (f"{record['variant']} seed {record['seed']}: {len(history['accuracy'])} epochs, training accuracy "
+            f"{history['accuracy'][-1]:.4f}, validation {history['val_accuracy'][-1]:.4f}")
+
+
+def _run_storing(client, tasks: list[Task], shared, path_of: Callable, line_of: Callable, log) -> list[Path]:
+    """Run ``tasks``; write each value here, as it arrives, to ``path_of(value)`` (atomically);
+    release ``shared`` (the scattered MNIST) at the end. Returns the paths written."""
+    from course_utils import sweep
+
     written = []
 
-    def store(task, record):
-        path = selection.result_path(results_dir, record["variant"], record["seed"])
-        sweep.write_result(path, record)
+    def store(task, value):
+        path = path_of(value)
+        sweep.write_result(path, value)
         written.append(path)
-        shown = (f"test accuracy {record['test_accuracy']:.4f}" if "test_accuracy" in record
-                 else f"{len(record['history']['accuracy'])} epochs, training accuracy "
-                      f"{record['history']['accuracy'][-1]:.4f}")
-        return f"{record['variant']} seed {record['seed']}: validation {record.get('val_accuracy', record['history'].get('val_accuracy', [0])[-1]):.4f}, {shown}"
+        return line_of(value)
 
     try:
         run_tasks(client, tasks, store, log)
@@ -460,28 +482,12 @@ def run_sweep(client, results_dir: Path, names=None, seeds=None, schedule=None, 
     log(f"{len(planned) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
     if not todo:
         return []
-    reports = check_workers(client)
-    if data is None and any(report["mnist"] is None for report in reports.values()):
-        data = load_raw_mnist()
-        log(f"MNIST sent once to the {len(reports)} worker(s) (not every worker has MNIST_PATH)")
-    shared = client.scatter([data], broadcast=True)[0] if data is not None else None
+    shared = _share_mnist(client, data, log)
     plain = dataclasses.asdict(schedule)
     tasks = [Task(f"{name}-seed{seed}", sweep_task, (name, seed, plain, shared))
              for name, seed in sweep.training_order(todo)]
-    written = []
-
-    def store(task, result):
-        path = sweep.result_path(results_dir, result["variant"], result["seed"])
-        sweep.write_result(path, result)
-        written.append(path)
-        return _sweep_line(result)
-
-    try:
-        run_tasks(client, tasks, store, log)
-    finally:
-        if shared is not None:
-            shared.release()
-    return written
+    return _run_storing(client, tasks, shared, lambda r: sweep.result_path(results_dir, r["variant"], r["seed"]),
+                        _sweep_line, log)
 
 
 # --- grading a class --------------------------------------------------------------------------
