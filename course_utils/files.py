@@ -79,3 +79,16 @@ def write_atomic(path, data: str | bytes, encoding: str = "utf-8") -> Path:
         else:
             tmp.write_bytes(data)
     return path
+
+
+def read_record(path, format_version: int) -> dict | None:
+    """A JSON record written by the course (a sweep or selection run), or None when the file
+    is missing, unreadable, not a JSON object or of another ``format_version``: a caller
+    then trains it again rather than trusting a half-written or foreign file."""
+    import json
+
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format_version") == format_version else None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import math
 import statistics
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from course_utils import runs, shifted_digits
+from course_utils.files import read_record
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"   # as course_utils.models has it, without Keras
 
 SELECTION_SEEDS = (0, 1, 2)
@@ -161,11 +161,8 @@ def result_path(folder: Path, name: str, seed: int) -> Path:
 
 
 def read(path: Path) -> dict | None:
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("format_version") == FORMAT_VERSION else None
+    """A stored finalist or plateau run, or None (missing, corrupt, another format)."""
+    return read_record(path, FORMAT_VERSION)
 
 
 def load(folder: Path = RESULTS_DIR) -> list[dict]:

@@ -165,11 +165,9 @@ def train_variant(variant: Variant, seed: int, data, schedule: Schedule = SCHEDU
 
 def read_result(path: Path) -> dict | None:
     """A stored result, or None when the file is missing, unreadable or of another format."""
-    try:
-        result = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return result if isinstance(result, dict) and result.get("format_version") == FORMAT_VERSION else None
+    from course_utils.files import read_record
+
+    return read_record(path, FORMAT_VERSION)
 
 
 def is_done(path: Path, variant: Variant, seed: int, schedule: Schedule) -> bool:

@@ -135,3 +135,12 @@ def test_one_finalist_run_is_recorded(mnist):
     assert correct.mean() == pytest.approx(record["test_accuracy"])
     assert set(record["test_shifted"]) == {"0", "1", "2", "3"} and record["val_shift_digits"] <= 256
     json.dumps(record)
+
+
+def test_a_corrupt_or_foreign_record_is_not_read(tmp_path):
+    good = {"format_version": selection.FORMAT_VERSION, "variant": "source", "seed": 10}
+    (tmp_path / "source-seed10.json").write_text(json.dumps(good))
+    (tmp_path / "source-seed11.json").write_text('{"format_version": 1, "variant": "sou')   # cut off mid-write
+    (tmp_path / "source-seed12.json").write_text(json.dumps(dict(good, format_version=99, seed=12)))
+    (tmp_path / "source-seed13.json").write_text("[1, 2]")
+    assert selection.load(tmp_path) == [good]
