@@ -30,6 +30,11 @@ MATHJAX := _vendor/mathjax/tex-mml-chtml.js
 AXE_VERSION := 4.14.1
 AXE := $(VENV)/npm-axe/node_modules/axe-core/axe.min.js
 
+# Japanese renders from Noto Sans JP served with the book (npm package, OFL), subset after
+# the build to the characters its pages use (scripts/japanese_font.py).
+FONT_VERSION := 5.2.8
+FONTSOURCE := $(VENV)/npm-font/node_modules/@fontsource/noto-sans-jp
+
 # After a failed build, print the execution reports (a chapter's traceback) into the log.
 SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while read f; do echo "== $$f"; cat "$$f"; done'
 
@@ -38,7 +43,7 @@ SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
 	@echo "make test       create .venv and run every test (unit, notebooks, book build, browser)"
-	@echo "make pdf        print the built book to _build/pdf/book.pdf (headless Chromium)"
+	@echo "make pdf        print both editions to _build/pdf/book.pdf and book-ja.pdf (headless Chromium)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
 	@echo "make experiments  run the architecture sweep of chapter 9 into experiments/sweep (resumable; hours on 2 cores)"
@@ -60,22 +65,35 @@ $(MATHJAX): Makefile
 	rm -rf _vendor/mathjax && mkdir -p _vendor/mathjax
 	cd $(VENV)/npm/node_modules/mathjax/es5 && cp -r tex-mml-chtml.js input output ui a11y sre $(CURDIR)/_vendor/mathjax/
 
+$(FONTSOURCE)/400.css: Makefile
+	npm install --silent --no-save --no-package-lock --prefix $(VENV)/npm-font @fontsource/noto-sans-jp@$(FONT_VERSION)
+	touch $@
+
+# Both editions: English into _build/html, Japanese (ja/, built on its own with its own
+# language) copied into _build/html/ja, then the Japanese font into both.
+BUILD_EDITIONS = $(BIN)/jupyter-book build -W -n --keep-going $(1) || { $(SHOW_REPORTS) $(2); false; }; \
+	$(BIN)/jupyter-book build -W -n --keep-going $(1)/ja --path-output $(2)/ja-edition || { $(SHOW_REPORTS) $(2)/ja-edition/_build; false; }; \
+	rm -rf $(2)/html/ja && cp -r $(2)/ja-edition/_build/html $(2)/html/ja && \
+	$(BIN)/python scripts/japanese_font.py $(FONTSOURCE) $(2)/html $(2)/html/ja
+
 $(AXE): Makefile
 	npm install --silent --no-save --no-package-lock --prefix $(VENV)/npm-axe axe-core@$(AXE_VERSION)
 	touch $(AXE)
 
-book: $(STAMP) $(MATHJAX)
-	$(BIN)/jupyter-book build -W -n --keep-going . || { $(SHOW_REPORTS) _build; false; }
-	@echo "Book built: open $(CURDIR)/_build/html/index.html"
+book: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
+	@$(call BUILD_EDITIONS,.,_build)
+	@echo "Book built: open $(CURDIR)/_build/html/index.html (日本語版: $(CURDIR)/_build/html/ja/index.html)"
 
 # Every built page printed by Debian's Chromium in table-of-contents order, then merged;
 # nothing is executed again. The front page links the PDF once it exists.
 pdf: $(STAMP)
 	test -f _build/html/index.html || $(MAKE) book
 	$(BIN)/python scripts/book_pdf.py _build/html _build/pdf/book.pdf
+	$(BIN)/python scripts/book_pdf.py _build/html/ja _build/pdf/book-ja.pdf --edition ja
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_chapters.py $(CHAPTERS)
+	$(BIN)/python scripts/translations.py notebooks   # the Japanese notebooks take the new outputs
 
 reproduce: $(STAMP)
 	$(BIN)/python scripts/reproduce.py
@@ -126,10 +144,10 @@ test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q -rs --nbval book/*.ipynb \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-test-book: $(STAMP) $(MATHJAX)
+test-book: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
 	rm -rf _build
-	$(BIN)/jupyter-book build -W -n --keep-going . || { $(SHOW_REPORTS) _build; false; }
-	test -f _build/html/index.html
+	@$(call BUILD_EDITIONS,.,_build)
+	test -f _build/html/index.html && test -f _build/html/ja/index.html
 
 test-student: student
 	$(BIN)/python -m pytest -q -rs tests/test_student_edition.py
@@ -137,7 +155,8 @@ test-student: student
 # The built HTML in headless Chromium (Debian's chromium; .ci/run installs it).
 test-browser: $(STAMP) $(AXE)
 	test -f _build/html/index.html || $(MAKE) test-book
-	grep -rqs 'id="book-pdf-link"' _build/html/book || $(MAKE) pdf   # a rebuilt book drops the link
+	{ grep -rqs 'id="book-pdf-link"' _build/html/book && grep -rqs 'id="book-pdf-link"' _build/html/ja/book; } \
+		|| $(MAKE) pdf   # a rebuilt book drops the links
 	$(BIN)/python -m pytest -q -rs tests/browser
 
 # course_utils on the oldest versions it claims to support (pyproject.toml lower bounds), on

@@ -6,7 +6,10 @@ are merged in order with one bookmark each (pypdf). Nothing is executed again: t
 are those of the last ``make book``. The PDF is also copied beside the HTML and the front
 page gets a link to it.
 
-Usage: ``python scripts/book_pdf.py _build/html _build/pdf/book.pdf`` (``make pdf``).
+Usage: ``python scripts/book_pdf.py _build/html _build/pdf/book.pdf`` (``make pdf``), and
+``python scripts/book_pdf.py _build/html/ja _build/pdf/book-ja.pdf --edition ja`` for the
+Japanese edition (its own ``ja/_toc.yml``, title and link text; its Japanese set in the
+book's own Noto Sans JP subset, so it prints on a machine with no Japanese font).
 ``CHROMIUM=/path/to/chromium-or-chrome`` names another browser (on macOS, Google Chrome's
 ``/Applications/Google Chrome.app/Contents/MacOS/Google Chrome``).
 """
@@ -108,33 +111,43 @@ def print_pages(html_dir: Path, pages: list[str]) -> list[tuple[str, bytes]]:
     return printed
 
 
-def merge(printed: list[tuple[str, bytes]], out: Path) -> int:
+# Per edition: its table of contents, the PDF's title, and the front page's link text.
+EDITIONS = {
+    "en": (ROOT / "_toc.yml", "Convolutional neural networks, equation by equation",
+           "The whole book as a PDF", "({pages} pages, {size:.1f} MB), printed from these pages."),
+    "ja": (ROOT / "ja" / "_toc.yml", "数式で一つずつたどる畳み込みニューラルネットワーク",
+           "本書全体の PDF", "({pages} ページ、{size:.1f} MB)。これらのページを印刷したもの。"),
+}
+
+
+def merge(printed: list[tuple[str, bytes]], out: Path, title: str = EDITIONS["en"][1]) -> int:
     """Write the pages into one PDF with a bookmark per chapter; return its page count."""
     writer = PdfWriter()
     for title, pdf in printed:
         writer.append(PdfReader(io.BytesIO(pdf)), outline_item=title)
-    writer.add_metadata({"/Title": "Convolutional neural networks, equation by equation"})
+    writer.add_metadata({"/Title": title})
     buffer = io.BytesIO()
     writer.write(buffer)
     write_atomic(out, buffer.getvalue())   # an interrupted print leaves no half PDF
     return len(writer.pages)
 
 
-def link_from_front_page(html_dir: Path, pdf: Path, pages: int, root: str) -> None:
+def link_from_front_page(html_dir: Path, pdf: Path, pages: int, root: str, edition: str = "en") -> None:
     """Copy the PDF beside the HTML and link it under the front page's title (idempotent)."""
     front = html_dir / f"{root}.html"
     text = front.read_text(encoding="utf-8")
     text = re.sub(rf'<p id="{LINK_ID}".*?</p>\n', "", text, flags=re.S)
     depth = "../" * root.count("/")
     size = pdf.stat().st_size / 1e6
-    link = (f'<p id="{LINK_ID}"><a href="{depth}book.pdf">The whole book as a PDF</a> '
-            f'({pages} pages, {size:.1f} MB), printed from these pages.</p>\n')
+    _, _, text_link, text_after = EDITIONS[edition]
+    link = (f'<p id="{LINK_ID}"><a href="{depth}{pdf.name}">{text_link}</a> '
+            + text_after.format(pages=pages, size=size) + '</p>\n')
     # The article's title, not the theme's print-only copy of it that comes first in <main>.
     text, found = re.subn(r'(<article[^>]*class="bd-article"[^>]*>.*?</h1>\s*)', lambda m: m.group(1) + link,
                           text, count=1, flags=re.S)
     if not found:
         raise RuntimeError(f"{front}: found no <h1> in the article to put the PDF link under")
-    write_atomic(html_dir / "book.pdf", pdf.read_bytes())
+    write_atomic(html_dir / pdf.name, pdf.read_bytes())
     write_atomic(front, text)
 
 
@@ -142,8 +155,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("html", type=Path, help="the built HTML book (_build/html)")
     parser.add_argument("out", type=Path, help="the PDF to write (_build/pdf/book.pdf)")
+    parser.add_argument("--edition", choices=sorted(EDITIONS), default="en", help="en (default) or ja")
     args = parser.parse_args(argv)
-    pages = toc_pages(ROOT / "_toc.yml")
+    toc, title, _, _ = EDITIONS[args.edition]
+    pages = toc_pages(toc)
     missing = [p for p in pages if not (args.html / f"{p}.html").exists()]
     if missing:
         print(f"html: pages of _toc.yml missing from {args.html}: {missing}; run make book first",
@@ -154,8 +169,8 @@ def main(argv=None) -> int:
               "Chrome binary", file=sys.stderr)
         return 1
     start = time.perf_counter()
-    count = merge(print_pages(args.html, pages), args.out)
-    link_from_front_page(args.html, args.out, count, pages[0])
+    count = merge(print_pages(args.html, pages), args.out, title)
+    link_from_front_page(args.html, args.out, count, pages[0], args.edition)
     print(f"{args.out}: {len(pages)} chapters, {count} pages, {args.out.stat().st_size / 1e6:.1f} MB "
           f"in {time.perf_counter() - start:.0f} s")
     return 0

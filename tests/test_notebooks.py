@@ -18,14 +18,24 @@ from conftest import ROOT
 BOOK = ROOT / "book"
 CHAPTERS = sorted(BOOK.glob("*.md"))
 NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+# The Japanese edition's chapters (ja/book, scripts/translations.py): paired and in sync too.
+JA_BOOK = ROOT / "ja" / "book"
+BOTH_CHAPTERS = CHAPTERS + sorted(JA_BOOK.glob("*.md"))
+BOTH_NOTEBOOKS = NOTEBOOKS + sorted(JA_BOOK.glob("*.ipynb"))
+
+
+def _id(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
 
 
 def test_every_chapter_is_paired():
     assert CHAPTERS, "no chapters found in book/"
     assert [p.stem for p in CHAPTERS] == [p.stem for p in NOTEBOOKS]
+    assert sorted(p.stem for p in JA_BOOK.glob("*.md")) == sorted(p.stem for p in JA_BOOK.glob("*.ipynb")), \
+        "run `python scripts/translations.py notebooks`"
 
 
-@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("md", BOTH_CHAPTERS, ids=_id)
 def test_pair_is_in_sync(md, tmp_path):
     """Make the .md newer, let jupytext --sync rebuild the .ipynb: nothing may change."""
     ipynb = md.with_suffix(".ipynb")
@@ -40,7 +50,7 @@ def test_pair_is_in_sync(md, tmp_path):
         f"{ipynb.name} does not match {md.name}: run `make notebooks` and commit both")
 
 
-@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("ipynb", BOTH_NOTEBOOKS, ids=_id)
 def test_every_code_cell_executed_in_order(ipynb):
     cells = [c for c in json.loads(ipynb.read_text())["cells"] if c["cell_type"] == "code"]
     counts = [c["execution_count"] for c in cells]
@@ -67,7 +77,7 @@ def _repository_and_branch():
     return url.group(1), url.group(2)
 
 
-@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("ipynb", BOTH_NOTEBOOKS, ids=_id)
 def test_first_cell_installs_the_helpers_in_colab_only(ipynb):
     code = [c for c in json.loads(ipynb.read_text())["cells"] if c["cell_type"] == "code"]
     if not code:

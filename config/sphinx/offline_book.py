@@ -13,6 +13,13 @@
   sidebar a landmark. ``templates/`` overrides two theme components so that the search
   button's accessible name is the text it shows and the colour-mode icons are hidden
   from screen readers (axe-core: label-content-name-mismatch).
+- Two editions, English (``_build/html``) and Japanese (``_build/html/ja``, built from
+  ``ja/`` with ``course_edition: ja``): every page's header links to the same page in the
+  other edition (``templates/language-switch.html``, with ``lang`` and ``hreflang``), and
+  its head names the other edition as an alternate.
+- Japanese characters render from a subset of Noto Sans JP served with the book
+  (``_static/fonts/japanese.css``, written by ``scripts/japanese_font.py`` after the build),
+  never as empty boxes on a machine without a Japanese font.
 """
 
 from pathlib import Path
@@ -24,9 +31,25 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 def _one_header(app, config):
     options = dict(config.html_theme_options or {})
     options.setdefault("navbar_persistent", [])
+    options.setdefault("article_header_end", ["language-switch.html", "article-header-buttons.html"])
     config.html_theme_options = options
     config.html_static_path = [*config.html_static_path, str(STATIC)]
     config.templates_path = [str(TEMPLATES), *config.templates_path]
+
+
+EDITIONS = {"en": ("English", "ja", "日本語"), "ja": ("日本語", "en", "English")}
+
+
+def _other_edition(app, pagename, templatename, context, doctree):
+    """The same page in the other edition: ja/PAGE.html from an English page, ../PAGE.html
+    from a Japanese one (the Japanese book is copied into the English one's ja/ folder)."""
+    edition = app.config.course_edition
+    _, other, label = EDITIONS[edition]
+    up = "../" * pagename.count("/")
+    href = up + ("ja/" if edition == "en" else "../") + pagename + ".html"
+    context["course_other_edition"] = {"href": href, "lang": other, "label": label}
+    context["metatags"] = context.get("metatags", "") + (
+        f'\n<link rel="alternate" hreflang="{other}" href="{href}" />')
 
 
 def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
@@ -42,8 +65,11 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.add_config_value("course_edition", "en", "html")
     app.connect("config-inited", _one_header)
+    app.connect("html-page-context", _other_edition)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     app.add_css_file("offline_book.css")
     app.add_js_file("offline_book.js")
+    app.add_css_file("fonts/japanese.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,5 +1,6 @@
-"""The book's PDF (`make pdf`): every chapter of the table of contents in order, figures in
-it, math typeset (no raw TeX left), numbered equations, and a link from the front page."""
+"""The book's PDFs (`make pdf`), English and Japanese: every chapter of the table of contents
+in order, figures in it, math typeset (no raw TeX left), numbered equations, a link from the
+front page, and Japanese set in an embedded Japanese font."""
 
 from __future__ import annotations
 
@@ -11,24 +12,33 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
-PDF = ROOT / "_build" / "pdf" / "book.pdf"
+# Each edition: its built HTML, its PDF, its table of contents (make pdf writes both).
+EDITIONS = {"en": (ROOT / "_build" / "html", ROOT / "_build" / "pdf" / "book.pdf", ROOT / "_toc.yml"),
+            "ja": (ROOT / "_build" / "html" / "ja", ROOT / "_build" / "pdf" / "book-ja.pdf", ROOT / "ja" / "_toc.yml")}
 
-if not PDF.exists():
+missing = [str(pdf) for _, pdf, _ in EDITIONS.values() if not pdf.exists()]
+if missing:
     if os.environ.get("CI"):
-        raise RuntimeError(f"{PDF} is missing: `make test-browser` runs `make pdf` first")
-    pytest.skip("make the PDF first (make pdf)", allow_module_level=True)
+        raise RuntimeError(f"{missing} missing: `make test-browser` runs `make pdf` first")
+    pytest.skip("make the PDFs first (make pdf)", allow_module_level=True)
 
 pypdf = pytest.importorskip("pypdf")
 _spec = importlib.util.spec_from_file_location("book_pdf", ROOT / "scripts" / "book_pdf.py")
 book_pdf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(book_pdf)
 RAW_TEX = re.compile(r"\$\$|\\(begin|frac|sum|mathbf|left|right)\b|\\\[")
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module", params=sorted(EDITIONS))
+def edition(request):
+    html, pdf, toc = EDITIONS[request.param]
+    return html, pdf, toc, pypdf.PdfReader(str(pdf))
 
 
 @pytest.fixture(scope="module")
-def reader():
-    return pypdf.PdfReader(str(PDF))
+def reader(edition):
+    return edition[3]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +46,9 @@ def text(reader):
     return [page.extract_text() or "" for page in reader.pages]
 
 
-def test_every_chapter_is_bookmarked_in_reading_order(reader):
-    pages = book_pdf.toc_pages(ROOT / "_toc.yml")
+def test_every_chapter_is_bookmarked_in_reading_order(edition, reader):
+    HTML, _, toc, _ = edition
+    pages = book_pdf.toc_pages(toc)
     titles = []
     for name in pages:
         h1 = re.search(r"<main.*?<h1[^>]*>(.*?)</h1>", (HTML / f"{name}.html").read_text(encoding="utf-8"), re.S)
@@ -55,17 +66,33 @@ def test_math_is_typeset_and_equations_numbered(text):
     assert numbered >= 10, f"only {numbered} numbered equations found"
 
 
-def test_figures_are_in_the_pdf(reader):
+def test_figures_are_in_the_pdf(edition, reader):
+    HTML = edition[0]
     built = len({src for page in HTML.glob("book/**/*.html")
                  for src in re.findall(r'<img[^>]+src="[^"]*_images/([^"]+)"', page.read_text(encoding="utf-8"))})
     images = sum(len(page.images) for page in reader.pages)
     assert built > 10 and images >= built, f"{images} images in the PDF, {built} figures in the HTML"
 
 
-def test_the_front_page_links_the_pdf():
-    front = HTML / f"{book_pdf.toc_pages(ROOT / '_toc.yml')[0]}.html"
+def test_the_front_page_links_the_pdf(edition):
+    HTML, PDF, toc, _ = edition
+    front = HTML / f"{book_pdf.toc_pages(toc)[0]}.html"
     link = re.search(r'<article[^>]*class="bd-article".*?</h1>\s*<p id="book-pdf-link"><a href="([^"]+)"',
                      front.read_text(encoding="utf-8"), re.S)
     assert link, f"{front} has no link to the PDF under the article's title"
-    assert (front.parent / link.group(1)).resolve() == (HTML / "book.pdf").resolve()
-    assert (HTML / "book.pdf").stat().st_size == PDF.stat().st_size
+    assert (front.parent / link.group(1)).resolve() == (HTML / PDF.name).resolve()
+    assert (HTML / PDF.name).stat().st_size == PDF.stat().st_size
+
+
+def _font_names(page) -> set[str]:
+    fonts = (page.get("/Resources") or {}).get("/Font") or {}
+    return {str(font.get_object().get("/BaseFont", "")) for font in fonts.values()}
+
+
+def test_every_page_with_japanese_embeds_the_japanese_font(reader, text):
+    """Without a Japanese font Chromium prints empty boxes; with the book's own subset of
+    Noto Sans JP (_static/fonts) every page that shows Japanese embeds it."""
+    pages = [n for n, page in enumerate(text) if JAPANESE.search(page)]
+    assert pages, "no page with Japanese text"
+    without = [n + 1 for n in pages if not any("NotoSansJP" in name for name in _font_names(reader.pages[n]))]
+    assert not without, f"pages with Japanese text but no Japanese font embedded: {without[:10]}"

@@ -1,0 +1,128 @@
+"""Serve Japanese with the book: Noto Sans JP cut down to the characters the built pages use.
+
+Usage: python scripts/japanese_font.py FONTSOURCE_DIR BUILD_DIR [BUILD_DIR ...]
+
+FONTSOURCE_DIR is the npm package @fontsource/noto-sans-jp (SIL Open Font License 1.1),
+which ships the font in slices, each with its ``unicode-range``, as Google Fonts serves it.
+This keeps, of the regular weight, only the slices holding a character that appears in
+some built page or script of the BUILD_DIRs, each subset (fontTools) to those characters,
+and writes them with ``japanese.css`` (one ``@font-face`` per slice, its ``unicode-range``
+the characters it holds) into every BUILD_DIR's ``_static/fonts/``, beside the licence. A
+page's browser then downloads only the slices of the characters on that page, and Japanese
+renders on a machine with no Japanese font, online or off, in the HTML and in the PDF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from pathlib import Path
+
+FAMILY = "Course Noto Sans JP"
+WEIGHT = 400
+# Japanese and the full-width forms: the characters the theme's own fonts may lack.
+JAPANESE = re.compile(r"[\u3000-\u30ff\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def used_characters(build_dirs: list[Path]) -> set[str]:
+    chars = set()
+    for build in build_dirs:
+        for path in build.rglob("*"):
+            if path.suffix in {".html", ".js"} and "_static/fonts" not in path.as_posix():
+                chars.update(JAPANESE.findall(path.read_text(encoding="utf-8", errors="ignore")))
+    return chars
+
+
+def _code_points(unicode_range: str) -> set[int]:
+    points = set()
+    for part in unicode_range.replace("U+", "").split(","):
+        low, _, high = part.strip().partition("-")
+        points.update(range(int(low, 16), int(high or low, 16) + 1))
+    return points
+
+
+def slices(fontsource: Path) -> list[tuple[Path, set[int]]]:
+    """The regular weight's slices: (woff2 file, code points it covers), from its CSS."""
+    css = (fontsource / f"{WEIGHT}.css").read_text(encoding="utf-8")
+    found = []
+    for face in re.findall(r"@font-face\s*{(.*?)}", css, re.S):
+        file = re.search(r"url\(\./files/([^)]+\.woff2)\)", face)
+        ranges = re.search(r"unicode-range:\s*([^;]+);", face)
+        if file and ranges:
+            found.append((fontsource / "files" / file.group(1), _code_points(ranges.group(1))))
+    if not found:
+        raise SystemExit(f"{fontsource}: no font slices found in {WEIGHT}.css")
+    return found
+
+
+def _range_text(points: list[int]) -> str:
+    runs, start = [], None
+    for n, point in enumerate(points):
+        if start is None:
+            start = point
+        if n + 1 == len(points) or points[n + 1] != point + 1:
+            runs.append(f"U+{start:X}" + (f"-{point:X}" if point != start else ""))
+            start = None
+    return ",".join(runs)
+
+
+def subset(fontsource: Path, chars: set[str], out: Path) -> list[str]:
+    """Write the subset slices into ``out``; return their @font-face rules."""
+    from fontTools import subset as ft_subset
+
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {ord(c) for c in chars}
+    rules = []
+    for path, covered in slices(fontsource):
+        points = sorted(wanted & covered)
+        if not points:
+            continue
+        options = ft_subset.Options()
+        options.flavor = "woff2"
+        options.layout_features = ["*"]      # vertical forms, kerning: as the font has them
+        options.name_IDs = ["*"]             # keep the licence and the font's names
+        font = ft_subset.load_font(str(path), options)
+        subsetter = ft_subset.Subsetter(options)
+        subsetter.populate(unicodes=points)
+        subsetter.subset(font)
+        name = path.stem + ".subset.woff2"
+        ft_subset.save_font(font, str(out / name), options)
+        rules.append("@font-face {\n"
+                     f"  font-family: \"{FAMILY}\";\n  font-style: normal;\n  font-weight: {WEIGHT};\n"
+                     f"  font-display: swap;\n  src: url(./{name}) format(\"woff2\");\n"
+                     f"  unicode-range: {_range_text(points)};\n}}\n")
+    return rules
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("fontsource", type=Path, help="the npm package folder @fontsource/noto-sans-jp")
+    parser.add_argument("builds", type=Path, nargs="+", help="built HTML folders (each gets _static/fonts)")
+    args = parser.parse_args(argv)
+    for build in args.builds:
+        if not (build / "_static").is_dir():
+            parser.error(f"{build}: not a built book (no _static folder)")
+    chars = used_characters(args.builds)
+    first = args.builds[0] / "_static" / "fonts"
+    shutil.rmtree(first, ignore_errors=True)
+    rules = subset(args.fontsource, chars, first)
+    header = (f"/* {FAMILY}: Noto Sans JP (SIL Open Font License 1.1, LICENSE here), subset to the\n"
+              f"   {len(chars)} Japanese characters of this book by scripts/japanese_font.py. */\n")
+    (first / "japanese.css").write_text(header + "".join(rules), encoding="utf-8")
+    licence = next((p for p in args.fontsource.glob("LICENSE*")), None)
+    if licence:
+        shutil.copy(licence, first / "LICENSE")
+    for build in args.builds[1:]:
+        target = build / "_static" / "fonts"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(first, target)
+    size = sum(p.stat().st_size for p in first.glob("*.woff2"))
+    print(f"Japanese font: {len(chars)} characters in {len(rules)} slices, {size / 1024:.0f} kB in all, "
+          f"into {', '.join(str(b) for b in args.builds)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
