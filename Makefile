@@ -69,19 +69,23 @@ $(FONTSOURCE)/400.css: Makefile
 	npm install --silent --no-save --no-package-lock --prefix $(VENV)/npm-font @fontsource/noto-sans-jp@$(FONT_VERSION)
 	touch $@
 
-# Both editions: English into _build/html, Japanese (ja/, built on its own with its own
-# language) copied into _build/html/ja, then the Japanese font into both.
-BUILD_EDITIONS = $(BIN)/jupyter-book build -W -n --keep-going $(1) || { $(SHOW_REPORTS) $(2); false; }; \
-	$(BIN)/jupyter-book build -W -n --keep-going $(1)/ja --path-output $(2)/ja-edition || { $(SHOW_REPORTS) $(2)/ja-edition/_build; false; }; \
+# The Japanese edition: $(1) is its book folder, $(2) the build folder whose html/ gets it
+# as html/ja (its pages link to their English twins there); then the Japanese font into both.
+BUILD_JA = { $(BIN)/jupyter-book build -W -n --keep-going $(1) --path-output $(2)/ja-edition \
+		|| { $(SHOW_REPORTS) $(2)/ja-edition/_build; false; }; } && \
 	rm -rf $(2)/html/ja && cp -r $(2)/ja-edition/_build/html $(2)/html/ja && \
 	$(BIN)/python scripts/japanese_font.py $(FONTSOURCE) $(2)/html $(2)/html/ja
+# Both editions: English into _build/html, Japanese (ja/, built on its own with its own
+# language) into _build/html/ja.
+BUILD_EDITIONS = { $(BIN)/jupyter-book build -W -n --keep-going . || { $(SHOW_REPORTS) _build; false; }; } && \
+	$(call BUILD_JA,ja,_build)
 
 $(AXE): Makefile
 	npm install --silent --no-save --no-package-lock --prefix $(VENV)/npm-axe axe-core@$(AXE_VERSION)
 	touch $(AXE)
 
 book: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
-	@$(call BUILD_EDITIONS,.,_build)
+	@$(BUILD_EDITIONS)
 	@echo "Book built: open $(CURDIR)/_build/html/index.html (日本語版: $(CURDIR)/_build/html/ja/index.html)"
 
 # Every built page printed by Debian's Chromium in table-of-contents order, then merged;
@@ -104,10 +108,12 @@ experiments: $(STAMP)
 	$(BIN)/python scripts/run_experiments.py $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(EXPERIMENTS_ARGS)
 
 # Student edition: solutions replaced by placeholders, outputs removed, HTML without solutions.
-student: $(STAMP) $(MATHJAX)
+student: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
 	$(BIN)/python scripts/student_edition.py student
 	$(BIN)/jupyter-book build -W -n --keep-going student || { $(SHOW_REPORTS) student/_build; false; }
-	@echo "Student notebooks: student/book/*.ipynb; HTML: $(CURDIR)/student/_build/html/index.html"
+	$(BIN)/python scripts/student_edition.py --ja-html student   # the English build's outputs, not a second run
+	@$(call BUILD_JA,student/ja-html,student/_build)
+	@echo "Student notebooks: student/book/*.ipynb (日本語: student/ja/book/*.ipynb); HTML: $(CURDIR)/student/_build/html/index.html"
 
 # One bubblewrap sandbox per submission (Debian: apt-get install bubblewrap); see the
 # instructor guide. More options: GRADE_ARGS="--jobs 2 --exercises ex-output-size,ex-conv-stride".
@@ -146,7 +152,7 @@ test-notebooks: $(STAMP)
 
 test-book: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
 	rm -rf _build
-	@$(call BUILD_EDITIONS,.,_build)
+	@$(BUILD_EDITIONS)
 	test -f _build/html/index.html && test -f _build/html/ja/index.html
 
 test-student: student

@@ -6,6 +6,11 @@ A checker never raises for a wrong answer. It runs the student's function on eac
 is one clear verdict: passed, or the first failing case with its inputs, what was
 expected and what came back, plus a hint when the answer matches a typical mistake.
 
+The verdicts speak the reader's language, English or Japanese (:mod:`course_utils.i18n`:
+``COURSE_LANGUAGE``, the notebook's folder, or the grader's ``using_language``). Every
+message a student sees goes through ``_()``; names and hints written as data are marked
+with ``N_()`` and translated where the verdict is built.
+
 Examples
 --------
 >>> check_output_size(lambda W, H, s=1, P=0: (W + 2 * P - H) // s + 1).passed
@@ -25,6 +30,7 @@ import threading
 import numpy as np
 
 from course_utils import ops
+from course_utils.i18n import N_, _
 
 TIME_LIMIT_S = 5.0
 
@@ -33,7 +39,7 @@ TIME_LIMIT_S = 5.0
 class CheckResult:
     """The verdict of a checker: ``passed`` and a message for the student."""
 
-    exercise: str
+    exercise: str       # the exercise's name in English (a stable key, whatever the language)
     passed: bool
     message: str
     cases_passed: int
@@ -82,33 +88,37 @@ def _time_limit(seconds: float):
 
 def _describe(value) -> str:
     if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape}, dtype {value.dtype}"
+        return _("an array of shape {shape}, dtype {dtype}").format(shape=value.shape, dtype=value.dtype)
     return repr(value)
 
 
 def _compare(expected, got, atol: float) -> str | None:
     """None if ``got`` matches ``expected``, else what is wrong, in words."""
     if got is None:
-        return "got None: did the function forget to `return` its result?"
+        return _("got None: did the function forget to `return` its result?")
     if isinstance(expected, str):
-        return None if got == expected else f"expected {expected!r}, got {_describe(got)}"
+        return None if got == expected else _("expected {expected}, got {got}").format(
+            expected=repr(expected), got=_describe(got))
     if isinstance(expected, (int, np.integer)):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer, float, np.floating)):
-            return f"expected the integer {expected}, got {_describe(got)}"
-        return None if got == expected else f"expected {expected}, got {got}"
+            return _("expected the integer {expected}, got {got}").format(expected=expected, got=_describe(got))
+        return None if got == expected else _("expected {expected}, got {got}").format(expected=expected, got=got)
     try:
         got = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
-        return f"expected {_describe(expected)}, got something that is not numeric: {type(got).__name__}"
+        return _("expected {expected}, got something that is not numeric: {type}").format(
+            expected=_describe(expected), type=type(got).__name__)
     if got.shape != expected.shape:
-        return f"expected an array of shape {expected.shape}, got shape {got.shape}"
+        return _("expected an array of shape {expected}, got shape {got}").format(
+            expected=expected.shape, got=got.shape)
     if np.isnan(got).any():
-        return f"the result contains NaN at {np.argwhere(np.isnan(got))[0].tolist()}"
+        return _("the result contains NaN at {index}").format(index=np.argwhere(np.isnan(got))[0].tolist())
     wrong = np.argwhere(~np.isclose(got, expected, atol=atol, rtol=1e-5))
     if len(wrong):
         where = tuple(wrong[0].tolist())
-        return (f"{len(wrong)} of {got.size} values differ; first at index {where}: "
-                f"expected {expected[where]:.6g}, got {got[where]:.6g}")
+        return _("{count} of {size} values differ; first at index {index}: expected {expected:.6g}, "
+                 "got {got:.6g}").format(count=len(wrong), size=got.size, index=where,
+                                         expected=expected[where], got=got[where])
     return None
 
 
@@ -129,45 +139,53 @@ def _call(student, case: Case, time_limit: float):
         with _time_limit(time_limit):
             return student(*args), None
     except _TimeLimit:
-        return None, f"no answer within {time_limit:g} s (an endless loop?)"
+        return None, _("no answer within {limit:g} s (an endless loop?)").format(limit=time_limit)
     except Exception as error:  # the student's bug, reported rather than raised
-        return None, f"the function raised {type(error).__name__}: {error}"
+        return None, _("the function raised {type}: {error}").format(type=type(error).__name__, error=error)
 
 
 def run_checker(exercise: str, student, reference, cases: list[Case], mistakes=(), atol: float = 1e-6,
                 time_limit: float | None = None) -> CheckResult:
     """Run ``student`` and ``reference`` on every case; report the first failure.
 
-    ``mistakes`` is a sequence of ``(function, hint)``: when the student's answers equal
-    ``function``'s answers on every case, the hint names the likely error.
+    ``exercise`` is the exercise's name in English, marked with ``N_`` where it is written;
+    the verdict shows it translated. ``mistakes`` is a sequence of ``(function, hint)``, each
+    hint marked with ``N_``: when the student's answers equal ``function``'s answers on
+    every case, the hint names the likely error.
     """
     time_limit = TIME_LIMIT_S if time_limit is None else time_limit
+    name = _(exercise)
     if not callable(student):
-        return CheckResult(exercise, False, f"Not yet: {exercise}: expected a function, got "
-                           f"{type(student).__name__}. Pass the function itself, without ().", 0, len(cases))
+        return CheckResult(exercise, False, _("Not yet: {exercise}: expected a function, got {type}. Pass the "
+                                              "function itself, without ().").format(
+                               exercise=name, type=type(student).__name__), 0, len(cases))
     for number, case in enumerate(cases, start=1):
         expected = reference(*copy.deepcopy(case.args))  # before the student's code runs
         got, problem = _call(student, case, time_limit)
         if problem is None:
             problem = _compare(expected, got, atol)
-            if problem is not None:
-                problem += _hint(student, cases, mistakes, atol, time_limit)
+            hint = None if problem is None else _hint(student, cases, mistakes, atol, time_limit)
+            if hint is not None:
+                problem = _("{problem}. Hint: {hint}").format(problem=problem, hint=_(hint))
         if problem is not None:
-            where = f"Not yet: {exercise}, case {number} of {len(cases)} ({case.description}): "
-            return CheckResult(exercise, False, where + problem, number - 1, len(cases))
-    return CheckResult(exercise, True, f"Passed: {exercise}, all {len(cases)} cases.", len(cases), len(cases))
+            message = _("Not yet: {exercise}, case {number} of {total} ({description}): {problem}").format(
+                exercise=name, number=number, total=len(cases), description=case.description, problem=problem)
+            return CheckResult(exercise, False, message, number - 1, len(cases))
+    return CheckResult(exercise, True, _("Passed: {exercise}, all {n} cases.").format(exercise=name, n=len(cases)),
+                       len(cases), len(cases))
 
 
-def _hint(student, cases, mistakes, atol: float, time_limit: float) -> str:
+def _hint(student, cases, mistakes, atol: float, time_limit: float) -> str | None:
+    """The hint (untranslated) of the first mistake whose answers equal the student's on every case."""
     answers = [_call(student, case, time_limit) for case in cases]
     for function, hint in mistakes:
         try:
             if all(problem is None and _compare(function(*copy.deepcopy(case.args)), got, atol) is None
                    for case, (got, problem) in zip(cases, answers)):
-                return f". Hint: {hint}"
+                return hint
         except Exception:  # a mistake model that does not apply to these cases
             continue
-    return ""
+    return None
 
 
 def _random_cases(shapes, rng_seed: int, make):
@@ -200,16 +218,16 @@ def _single_channel_cases(strided: bool):
 
 def check_conv2d_single(student) -> CheckResult:
     """Exercise: ``conv(x, h)`` for one W x W image and one H x H filter, stride 1, no padding."""
-    return run_checker("single-channel convolution", student, _conv_single, _single_channel_cases(False),
-                       mistakes=[(_conv_single_flipped, "your filter is flipped (true convolution); "
-                                  "Keras and this course compute the cross-correlation")])
+    return run_checker(N_("single-channel convolution"), student, _conv_single, _single_channel_cases(False),
+                       mistakes=[(_conv_single_flipped, N_("your filter is flipped (true convolution); "
+                                  "Keras and this course compute the cross-correlation"))])
 
 
 def check_conv2d_strided(student) -> CheckResult:
     """Exercise: ``conv(x, h, s)`` with stride s, no padding."""
-    return run_checker("strided convolution", student, _conv_single, _single_channel_cases(True),
-                       mistakes=[(lambda x, h, s: _conv_single(x, h, 1), "the stride is ignored"),
-                                 (_conv_single_flipped, "your filter is flipped")])
+    return run_checker(N_("strided convolution"), student, _conv_single, _single_channel_cases(True),
+                       mistakes=[(lambda x, h, s: _conv_single(x, h, 1), N_("the stride is ignored")),
+                                 (_conv_single_flipped, N_("your filter is flipped"))])
 
 
 def _conv_multi(x, h, b):
@@ -224,11 +242,11 @@ def check_conv2d_multi(student) -> CheckResult:
 
     cases = _random_cases([(5, 3, 1, 1), (5, 3, 3, 2), (6, 2, 2, 4), (4, 4, 3, 1), (7, 1, 3, 5)], 2, make)
     mistakes = [
-        (lambda x, h, b: ops.conv2d(x, h), "the bias b[m] is missing"),
-        (lambda x, h, b: ops.conv2d(x, h[::-1, ::-1], b), "your filter is flipped"),
-        (lambda x, h, b: ops.conv2d(x, h) + b.sum(), "every filter got the sum of all biases"),
+        (lambda x, h, b: ops.conv2d(x, h), N_("the bias b[m] is missing")),
+        (lambda x, h, b: ops.conv2d(x, h[::-1, ::-1], b), N_("your filter is flipped")),
+        (lambda x, h, b: ops.conv2d(x, h) + b.sum(), N_("every filter got the sum of all biases")),
     ]
-    return run_checker("multi-channel convolution", student, _conv_multi, cases, mistakes)
+    return run_checker(N_("multi-channel convolution"), student, _conv_multi, cases, mistakes)
 
 
 # --- sizes and parameters ---------------------------------------------------------------
@@ -243,12 +261,12 @@ def check_output_size(student) -> CheckResult:
             (10, 4, 3, 1), (1, 1, 1, 0), (32, 5, 2, 2)]
     cases = [Case(args, "W={}, H={}, s={}, P={}".format(*args)) for args in grid]
     mistakes = [
-        (lambda W, H, s=1, P=0: (W + 2 * P - H) // s, "the +1 is missing (the first position counts too)"),
-        (lambda W, H, s=1, P=0: (W + P - H) // s + 1, "the padding P is added on both sides: 2P"),
-        (lambda W, H, s=1, P=0: -(-(W + 2 * P - H) // s) + 1, "round down (floor), not up"),
-        (lambda W, H, s=1, P=0: W + 2 * P - H + 1, "the stride s is ignored"),
+        (lambda W, H, s=1, P=0: (W + 2 * P - H) // s, N_("the +1 is missing (the first position counts too)")),
+        (lambda W, H, s=1, P=0: (W + P - H) // s + 1, N_("the padding P is added on both sides: 2P")),
+        (lambda W, H, s=1, P=0: -(-(W + 2 * P - H) // s) + 1, N_("round down (floor), not up")),
+        (lambda W, H, s=1, P=0: W + 2 * P - H + 1, N_("the stride s is ignored")),
     ]
-    return run_checker("output size", student, _output_size, cases, mistakes)
+    return run_checker(N_("output size"), student, _output_size, cases, mistakes)
 
 
 def _param_count(H, K, M):
@@ -260,11 +278,11 @@ def check_param_count(student) -> CheckResult:
     grid = [(3, 1, 32), (3, 32, 64), (5, 3, 16), (1, 64, 10), (7, 3, 1)]
     cases = [Case(args, "H={}, K={}, M={}".format(*args)) for args in grid]
     mistakes = [
-        (lambda H, K, M: H * H * K * M, "the M biases are missing"),
-        (lambda H, K, M: (H * H + 1) * K * M, "there is one bias per filter, not per channel"),
-        (lambda H, K, M: (H * H + 1) * M, "each filter spans all K input channels"),
+        (lambda H, K, M: H * H * K * M, N_("the M biases are missing")),
+        (lambda H, K, M: (H * H + 1) * K * M, N_("there is one bias per filter, not per channel")),
+        (lambda H, K, M: (H * H + 1) * M, N_("each filter spans all K input channels")),
     ]
-    return run_checker("parameter count", student, _param_count, cases, mistakes)
+    return run_checker(N_("parameter count"), student, _param_count, cases, mistakes)
 
 
 # --- pooling ----------------------------------------------------------------------------
@@ -280,24 +298,24 @@ def _pool_cases():
 
 def _pool_mistakes(reference):
     return [
-        (lambda x, size, stride: reference(x, size, 1), "the stride defaults to the window size, not 1"),
+        (lambda x, size, stride: reference(x, size, 1), N_("the stride defaults to the window size, not 1")),
         (lambda x, size, stride: reference(x, size, stride or size).transpose(1, 0, 2),
-         "rows and columns are swapped"),
+         N_("rows and columns are swapped")),
     ]
 
 
 def check_max_pool(student) -> CheckResult:
     """Exercise: ``max_pool(x, size, stride=None)`` for x of shape (W, W, K)."""
-    return run_checker("max pooling", student, ops.max_pool2d, _pool_cases(),
+    return run_checker(N_("max pooling"), student, ops.max_pool2d, _pool_cases(),
                        _pool_mistakes(ops.max_pool2d) + [
-                           (lambda x, size, stride: ops.avg_pool2d(x, size, stride), "that is the average")])
+                           (lambda x, size, stride: ops.avg_pool2d(x, size, stride), N_("that is the average"))])
 
 
 def check_avg_pool(student) -> CheckResult:
     """Exercise: ``avg_pool(x, size, stride=None)`` for x of shape (W, W, K)."""
-    return run_checker("average pooling", student, ops.avg_pool2d, _pool_cases(),
+    return run_checker(N_("average pooling"), student, ops.avg_pool2d, _pool_cases(),
                        _pool_mistakes(ops.avg_pool2d) + [
-                           (lambda x, size, stride: ops.max_pool2d(x, size, stride), "that is the maximum")])
+                           (lambda x, size, stride: ops.max_pool2d(x, size, stride), N_("that is the maximum"))])
 
 
 # --- backward pass ----------------------------------------------------------------------
@@ -333,10 +351,10 @@ def check_conv2d_input_gradient(student) -> CheckResult:
         return dx
 
     mistakes = [
-        (assigned_not_added, "overlapping windows must add (+=) their gradients, not overwrite them"),
-        (lambda du, x_shape, h: _input_gradient_tf(du, x_shape, h[::-1, ::-1]), "your filter is flipped"),
+        (assigned_not_added, N_("overlapping windows must add (+=) their gradients, not overwrite them")),
+        (lambda du, x_shape, h: _input_gradient_tf(du, x_shape, h[::-1, ::-1]), N_("your filter is flipped")),
     ]
-    return run_checker("input gradient (col2im)", student, _input_gradient_tf, cases, mistakes, atol=1e-8,
+    return run_checker(N_("input gradient (col2im)"), student, _input_gradient_tf, cases, mistakes, atol=1e-8,
                        time_limit=30)
 
 
@@ -366,14 +384,15 @@ def check_receptive_field(student) -> CheckResult:
     cases = [Case((stack,), f"layers={stack}") for stack in stacks]
     mistakes = [
         (lambda layers: np.cumsum([k - 1 for k, s in layers]) + 1,
-         "after a stride, one step of a layer spans several input pixels: multiply (H_l - 1) by the product of the earlier strides"),
+         N_("after a stride, one step of a layer spans several input pixels: multiply (H_l - 1) by the product "
+            "of the earlier strides")),
         (lambda layers: np.cumsum([k for k, s in layers]),
-         "neighbouring positions overlap: each layer adds H_l - 1 pixels, not H_l"),
-        (lambda layers: 1 + np.cumsum([(k - 1) * int(np.prod([s for _, s in layers[:i + 1]]))
-                                       for i, (k, _) in enumerate(layers)]),
-         "a layer's own stride does not widen its own field; only the strides before it count"),
+         N_("neighbouring positions overlap: each layer adds H_l - 1 pixels, not H_l")),
+        (lambda layers: 1 + np.cumsum([(k - 1) * int(np.prod([s for _k, s in layers[:i + 1]]))
+                                       for i, (k, _s) in enumerate(layers)]),
+         N_("a layer's own stride does not widen its own field; only the strides before it count")),
     ]
-    return run_checker("receptive field", student, _receptive_field_by_tracing, cases, mistakes)
+    return run_checker(N_("receptive field"), student, _receptive_field_by_tracing, cases, mistakes)
 
 
 # --- training: a modified model's size, the best epoch ----------------------------------
@@ -407,15 +426,17 @@ def check_model_params(student) -> CheckResult:
     cases = [Case(args, "W={}, H={}, M1={}, M2={}, units={}".format(*args)) for args in grid]
     mistakes = [
         (lambda *a: _params_by_formula(*a, pooled=lambda side: side),
-         "the 2x2 pooling halves the side before Flatten: Dense(units) sees (W'/2)^2 * M2 values"),
+         N_("the 2x2 pooling halves the side before Flatten: Dense(units) sees (W'/2)^2 * M2 values")),
         (lambda *a: _params_by_formula(*a, pooled=lambda side: -(-side // 2)),
-         "MaxPooling2D drops an odd last row and column (padding='valid'): round the pooled side down"),
-        (lambda *a: _params_by_formula(*a, biases=False), "every Conv2D and Dense layer also has one bias per output"),
+         N_("MaxPooling2D drops an odd last row and column (padding='valid'): round the pooled side down")),
+        (lambda *a: _params_by_formula(*a, biases=False),
+         N_("every Conv2D and Dense layer also has one bias per output")),
         (lambda *a: _params_by_formula(*a, conv2_channels=1),
-         "each conv2 filter spans all M1 channels of conv1's output: H*H*M1 weights per filter"),
-        (lambda *a: _params_by_formula(*a, output=False), "the output layer Dense(10) has parameters too"),
+         N_("each conv2 filter spans all M1 channels of conv1's output: H*H*M1 weights per filter")),
+        (lambda *a: _params_by_formula(*a, output=False), N_("the output layer Dense(10) has parameters too")),
     ]
-    return run_checker("parameter count of a modified model", student, _source_like_model_params, cases, mistakes)
+    return run_checker(N_("parameter count of a modified model"), student, _source_like_model_params, cases,
+                       mistakes)
 
 
 def _best_epoch(loss, val_loss):
@@ -429,24 +450,24 @@ def check_best_epoch(student) -> CheckResult:
     earliest one if several tie. (Two lists, not the history dict: the grader passes
     plain numbers and lists only.)"""
     histories = [
-        ([0.30, 0.20, 0.15, 0.12, 0.10], [0.25, 0.18, 0.17, 0.19, 0.21], "validation loss lowest at epoch 3"),
-        ([0.5, 0.4, 0.3], [0.2, 0.3, 0.4], "lowest at the first epoch"),
-        ([0.9, 0.5, 0.3, 0.2], [0.6, 0.4, 0.4, 0.5], "a tie at epochs 2 and 3"),
-        ([1.0, 0.8, 0.6, 0.5, 0.45, 0.4], [0.9, 0.7, 0.65, 0.64, 0.66, 0.63], "lowest at the last epoch"),
-        ([0.2, 0.1, 0.05, 0.04], [0.12, 0.08, 0.09, 0.10], "training loss lowest at the last epoch"),
-        ([0.3, 0.2, 0.1, 0.12], [0.3, 0.25, 0.28, 0.3], "training loss lowest at epoch 3 of 4"),
+        ([0.30, 0.20, 0.15, 0.12, 0.10], [0.25, 0.18, 0.17, 0.19, 0.21], N_("validation loss lowest at epoch 3")),
+        ([0.5, 0.4, 0.3], [0.2, 0.3, 0.4], N_("lowest at the first epoch")),
+        ([0.9, 0.5, 0.3, 0.2], [0.6, 0.4, 0.4, 0.5], N_("a tie at epochs 2 and 3")),
+        ([1.0, 0.8, 0.6, 0.5, 0.45, 0.4], [0.9, 0.7, 0.65, 0.64, 0.66, 0.63], N_("lowest at the last epoch")),
+        ([0.2, 0.1, 0.05, 0.04], [0.12, 0.08, 0.09, 0.10], N_("training loss lowest at the last epoch")),
+        ([0.3, 0.2, 0.1, 0.12], [0.3, 0.25, 0.28, 0.3], N_("training loss lowest at epoch 3 of 4")),
     ]
-    cases = [Case((loss, val_loss), words) for loss, val_loss, words in histories]
+    cases = [Case((loss, val_loss), _(words)) for loss, val_loss, words in histories]
     mistakes = [
         (lambda loss, val_loss: int(np.argmin(val_loss)),
-         "Keras numbers epochs from 1 (Epoch 1/20), a Python index from 0: add 1"),
+         N_("Keras numbers epochs from 1 (Epoch 1/20), a Python index from 0: add 1")),
         (lambda loss, val_loss: int(np.argmin(loss)) + 1,
-         "the training loss keeps falling; choose by the validation loss"),
+         N_("the training loss keeps falling; choose by the validation loss")),
         (lambda loss, val_loss: len(val_loss) - list(val_loss)[::-1].index(min(val_loss)),
-         "among equal losses take the earliest epoch: the same result with less training"),
-        (lambda loss, val_loss: len(val_loss), "the last epoch is not always the best one"),
+         N_("among equal losses take the earliest epoch: the same result with less training")),
+        (lambda loss, val_loss: len(val_loss), N_("the last epoch is not always the best one")),
     ]
-    return run_checker("best epoch", student, _best_epoch, cases, mistakes)
+    return run_checker(N_("best epoch"), student, _best_epoch, cases, mistakes)
 
 
 # --- what it learned: scaling maps for display, the confusion matrix ----------------------
@@ -468,9 +489,9 @@ def check_minmax(student) -> CheckResult:
             maps[1] = 0.0
         if kind == "constant":
             maps[0] = 2.5
-        words = {"plain": "maps with negative values", "relu": "ReLU maps of different sizes of values",
-                 "dead": "map 1 is all zeros (a dead channel)", "constant": "map 0 is constant (all 2.5)"}
-        return Case((maps,), f"{n} maps of {side}x{side}, {words[kind]}")
+        words = {"plain": N_("maps with negative values"), "relu": N_("ReLU maps of different sizes of values"),
+                 "dead": N_("map 1 is all zeros (a dead channel)"), "constant": N_("map 0 is constant (all 2.5)")}
+        return Case((maps,), _("{n} maps of {side}x{side}, {kind}").format(n=n, side=side, kind=_(words[kind])))
 
     cases = _random_cases([(1, 4, "plain"), (3, 5, "relu"), (4, 6, "plain"), (3, 4, "dead"),
                            (2, 3, "constant")], 5, make)
@@ -479,13 +500,13 @@ def check_minmax(student) -> CheckResult:
         return (maps - maps.min()) / (maps.max() - maps.min())
 
     mistakes = [
-        (global_scaling, "scale each map by its own minimum and maximum (axis=(1, 2), keepdims=True), "
-                         "not by those of all maps together"),
+        (global_scaling, N_("scale each map by its own minimum and maximum (axis=(1, 2), keepdims=True), "
+                            "not by those of all maps together")),
         (lambda maps: np.divide(maps, maps.max(axis=(1, 2), keepdims=True), out=np.zeros(maps.shape),
                                 where=maps.max(axis=(1, 2), keepdims=True) != 0),
-         "subtract each map's minimum first: maps with negative values do not start at 0"),
+         N_("subtract each map's minimum first: maps with negative values do not start at 0")),
     ]
-    return run_checker("min-max scaling", student, _minmax_maps, cases, mistakes)
+    return run_checker(N_("min-max scaling"), student, _minmax_maps, cases, mistakes)
 
 
 def _confusion(y_true, y_pred, num_classes=10):
@@ -500,11 +521,11 @@ def check_confusion_matrix(student) -> CheckResult:
     def make(rng, n, classes, spread):
         y_true = rng.integers(0, classes, size=n)
         y_pred = np.where(rng.random(n) < spread, rng.integers(0, classes, size=n), y_true)
-        return Case((y_true, y_pred, classes), f"{n} labels, {classes} classes")
+        return Case((y_true, y_pred, classes), _("{n} labels, {classes} classes").format(n=n, classes=classes))
 
-    cases = [Case((np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]), 3), "4 labels, 3 classes, one mistake")]
+    cases = [Case((np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]), 3), _("4 labels, 3 classes, one mistake"))]
     cases += _random_cases([(20, 3, 0.5), (200, 10, 0.2), (50, 4, 0.9)], 6, make)
-    cases.append(Case((np.array([3, 3, 3]), np.array([1, 1, 1]), 5), "3 labels, 5 classes, classes 0, 2, 4 absent"))
+    cases.append(Case((np.array([3, 3, 3]), np.array([1, 1, 1]), 5), _("3 labels, 5 classes, classes 0, 2, 4 absent")))
 
     def assigned_not_counted(y_true, y_pred, num_classes=10):
         matrix = np.zeros((num_classes, num_classes), dtype=int)
@@ -512,15 +533,15 @@ def check_confusion_matrix(student) -> CheckResult:
         return matrix
 
     mistakes = [
-        (assigned_not_counted, "matrix[y_true, y_pred] += 1 adds 1 once per distinct (t, p) pair, however often "
-                               "it occurs; count with np.add.at(matrix, (y_true, y_pred), 1) or a loop"),
+        (assigned_not_counted, N_("matrix[y_true, y_pred] += 1 adds 1 once per distinct (t, p) pair, however often "
+                                  "it occurs; count with np.add.at(matrix, (y_true, y_pred), 1) or a loop")),
         (lambda y_true, y_pred, num_classes=10: _confusion(y_pred, y_true, num_classes),
-         "rows are the true labels, columns the predictions: C[t, p], not C[p, t]"),
+         N_("rows are the true labels, columns the predictions: C[t, p], not C[p, t]")),
         (lambda y_true, y_pred, num_classes=10: _confusion(y_true, y_pred, num_classes)
          / np.maximum(_confusion(y_true, y_pred, num_classes).sum(axis=1, keepdims=True), 1),
-         "count images, do not divide by the row sums"),
+         N_("count images, do not divide by the row sums")),
     ]
-    return run_checker("confusion matrix", student, _confusion, cases, mistakes)
+    return run_checker(N_("confusion matrix"), student, _confusion, cases, mistakes)
 
 
 # --- how the network learns: gradients of the loss, of pooling and of the filters ----------
@@ -541,22 +562,23 @@ def check_softmax_ce_grad(student) -> CheckResult:
     softmax(u) for logits u (N, classes) and one-hot targets y, compared with
     ``backprop.softmax_cross_entropy_grad`` (proved against Keras' loss in the tests)."""
     def make(rng, N, classes, scale):
+        words = (_("N={N}, {classes} classes, large logits (exp(u) overflows unless the largest logit is "
+                   "subtracted first)") if scale > 100 else _("N={N}, {classes} classes"))
         return Case((rng.normal(scale=scale, size=(N, classes)), np.eye(classes)[rng.integers(0, classes, N)]),
-                    f"N={N}, {classes} classes" + (", large logits (exp(u) overflows unless the largest "
-                                                    "logit is subtracted first)" if scale > 100 else ""))
+                    words.format(N=N, classes=classes))
 
     cases = _random_cases([(1, 10, 1), (4, 10, 3), (32, 10, 2), (5, 3, 1), (3, 10, 500)], 7, make)
     mistakes = [
         (lambda u, y: _softmax_ce_grad(u, y) * len(u),
-         "the loss is the mean over the batch: divide p - y by N"),
-        (lambda u, y: -_softmax_ce_grad(u, y), "the sign is reversed: the gradient is p - y, not y - p"),
+         N_("the loss is the mean over the batch: divide p - y by N")),
+        (lambda u, y: -_softmax_ce_grad(u, y), N_("the sign is reversed: the gradient is p - y, not y - p")),
         (lambda u, y: _softmax_along(u, axis=0) - y,
-         "the softmax normalises each image's row (axis=-1), not each column"),
+         N_("the softmax normalises each image's row (axis=-1), not each column")),
         (lambda u, y: (_softmax_along(u, axis=0) - y) / len(u),
-         "the softmax normalises each image's row (axis=-1), not each column"),
-        (lambda u, y: _softmax_ce_grad(u, y) + y / len(u), "subtract the target: p - y"),
+         N_("the softmax normalises each image's row (axis=-1), not each column")),
+        (lambda u, y: _softmax_ce_grad(u, y) + y / len(u), N_("subtract the target: p - y")),
     ]
-    return run_checker("softmax cross-entropy gradient", student, _softmax_ce_grad, cases, mistakes, atol=1e-9)
+    return run_checker(N_("softmax cross-entropy gradient"), student, _softmax_ce_grad, cases, mistakes, atol=1e-9)
 
 
 def _max_pool_backward(z, du, size, stride):
@@ -594,28 +616,28 @@ def check_max_pool_backward(student) -> CheckResult:
         if relu:
             z = np.maximum(z, 0)
         W_out = (W - size) // stride + 1
+        case = f"z {W}x{W}x{K}, size={size}, stride={stride}"
         return Case((z, rng.normal(size=(W_out, W_out, K)), size, stride),
-                    f"z {W}x{W}x{K}, size={size}, stride={stride}" + (", after a ReLU (windows of tied zeros)"
-                                                                        if relu else ""))
+                    _("{case}, after a ReLU (windows of tied zeros)").format(case=case) if relu else case)
 
     cases = _random_cases([(4, 1, 2, 2, False), (6, 3, 2, 2, False), (5, 2, 2, 2, False), (7, 2, 3, 2, False),
                            (6, 4, 2, 2, True), (6, 2, 3, 1, False), (9, 1, 3, 3, False)], 8, make)
     mistakes = [
         (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: _first_maximum(w, g),
                                                               add=False),
-         "where windows overlap (stride < size), a pixel collects the gradients of every window it won: "
-         "add them (+=), do not overwrite"),
+         N_("where windows overlap (stride < size), a pixel collects the gradients of every window it won: "
+            "add them (+=), do not overwrite")),
         (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
                                                               lambda w, g: np.ones(w.shape) * g / size ** 2),
-         "that spreads each gradient evenly (average pooling); max pooling sends it all to the window's maximum"),
+         N_("that spreads each gradient evenly (average pooling); max pooling sends it all to the window's maximum")),
         (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: np.ones(w.shape) * g),
-         "every pixel of the window got the gradient; only the pixel that won the window should"),
+         N_("every pixel of the window got the gradient; only the pixel that won the window should")),
         (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
                                                               lambda w, g: (w == w.max(axis=(0, 1))) * g),
-         "when several pixels tie for the maximum, only the first (in reading order) gets the gradient, "
-         "as in TensorFlow: use argmax"),
+         N_("when several pixels tie for the maximum, only the first (in reading order) gets the gradient, "
+            "as in TensorFlow: use argmax")),
     ]
-    return run_checker("max-pool backward", student, _max_pool_backward, cases, mistakes)
+    return run_checker(N_("max-pool backward"), student, _max_pool_backward, cases, mistakes)
 
 
 def _filter_gradient(x, du, H, s):
@@ -647,21 +669,21 @@ def check_filter_gradient(student) -> CheckResult:
                            (1, 8, 2, 3, 2, 2), (2, 6, 1, 3, 2, 3)], 9, make)
     mistakes = [
         (lambda x, du, H, s: _filter_gradient(x, du, H, s)[::-1, ::-1],
-         "your gradient is flipped: dh[p, q] collects x[s*i + p, s*j + q] * du[i, j]"),
+         N_("your gradient is flipped: dh[p, q] collects x[s*i + p, s*j + q] * du[i, j]")),
         (lambda x, du, H, s: _filter_gradient(x[:1], du[:1], H, s),
-         "only the first image counts: sum over every image of the batch"),
+         N_("only the first image counts: sum over every image of the batch")),
         (lambda x, du, H, s: _filter_gradient(x, du, H, s) / len(x),
-         "sum over the batch; do not average (any 1/N is already inside du)"),
+         N_("sum over the batch; do not average (any 1/N is already inside du)")),
         (_filter_gradient_no_step,
-         "with stride s the pixels that h[p, q] multiplied are s apart: x[:, p : p + s*W' : s]"),
+         N_("with stride s the pixels that h[p, q] multiplied are s apart: x[:, p : p + s*W' : s]")),
     ]
-    return run_checker("filter gradient", student, _filter_gradient, cases, mistakes)
+    return run_checker(N_("filter gradient"), student, _filter_gradient, cases, mistakes)
 
 
 def _least_squares_filter(x, u, H):
     """The H x H filter that maps images x (N, W, W) to outputs u (N, W', W'), by least squares."""
     rows = ops.im2col(x[..., np.newaxis], H).T                      # one window per row
-    h, *_ = np.linalg.lstsq(rows, u.reshape(-1), rcond=None)
+    h, *_rest = np.linalg.lstsq(rows, u.reshape(-1), rcond=None)
     return h.reshape(H, H)
 
 
@@ -670,7 +692,7 @@ def _descend_filter(x, u, H, steps, learning_rate):
     from course_utils import backprop
 
     x4, u4, h = x[..., np.newaxis], u[..., np.newaxis], np.zeros((H, H, 1, 1))
-    for _ in range(steps):
+    for _step in range(steps):
         residual = ops.conv2d(x4, h) - u4
         h = h - learning_rate * backprop.conv2d_filter_gradient(x4, residual / residual.size, H)
     return h[:, :, 0, 0]
@@ -689,21 +711,22 @@ def check_fit_filter(student) -> CheckResult:
         h = edge if name == "edge" else rng.normal(size=(H, H))
         u = ops.conv2d(x[..., None], h[:, :, None, None])[..., 0]
         rate = 1 / (H * H * np.mean(x ** 2))
-        return Case((x, u, H, steps, rate), f"{N} images {W}x{W}, " + (
-            "the vertical-edge filter" if name == "edge" else f"a random {H}x{H} filter") + f", {steps} steps")
+        words = (_("{N} images {W}x{W}, the vertical-edge filter, {steps} steps") if name == "edge"
+                 else _("{N} images {W}x{W}, a random {H}x{H} filter, {steps} steps"))
+        return Case((x, u, H, steps, rate), words.format(N=N, W=W, H=H, steps=steps))
 
     cases = _random_cases([(4, 8, 3, "edge", 400), (3, 10, 2, "random", 1), (4, 9, 3, "random", 3),
                            (2, 12, 4, "random", 10), (6, 6, 1, "random", 400), (4, 8, 3, "edge", 2)], 10, make)
     mistakes = [
         (lambda x, u, H, steps, rate: _least_squares_filter(x, u, H),
-         "that is the least-squares minimiser itself, whatever the number of steps: take exactly `steps` "
-         "steps of gradient descent from zero and return where they end"),
+         N_("that is the least-squares minimiser itself, whatever the number of steps: take exactly `steps` "
+            "steps of gradient descent from zero and return where they end")),
         (lambda x, u, H, steps, rate: _flipped_descent(x, u, H, steps, rate),
-         "the filter is flipped: Keras' conv2d (and the outputs u) use the cross-correlation"),
+         N_("the filter is flipped: Keras' conv2d (and the outputs u) use the cross-correlation")),
         (lambda x, u, H, steps, rate: np.zeros((H, H)),
-         "the filter never moved from zero: check the update and the step size"),
+         N_("the filter never moved from zero: check the update and the step size")),
     ]
-    return run_checker("fitting a filter by gradient descent", student, _descend_filter, cases, mistakes,
+    return run_checker(N_("fitting a filter by gradient descent"), student, _descend_filter, cases, mistakes,
                        atol=1e-6, time_limit=20)
 
 
@@ -730,8 +753,10 @@ def check_conv2d_input_gradient_strided(student) -> CheckResult:
     compared with ``tf.GradientTape``."""
     def make(rng, N, W, K, H, M, stride, padding):
         W_out = ops.conv2d(np.zeros((1, W, W, K)), np.zeros((H, H, K, M)), stride=stride, padding=padding).shape[1]
+        words = _("x {x}, h {h}, stride {stride}, padding {padding}").format(
+            x=f"{N}x{W}x{W}x{K}", h=f"{H}x{H}x{K}x{M}", stride=stride, padding=repr(padding))
         return Case((rng.normal(size=(N, W_out, W_out, M)), (N, W, W, K), rng.normal(size=(H, H, K, M)),
-                     stride, padding), f"x {N}x{W}x{W}x{K}, h {H}x{H}x{K}x{M}, stride {stride}, padding {padding!r}")
+                     stride, padding), words)
 
     cases = _random_cases([(1, 5, 1, 3, 1, 1, 0), (2, 7, 2, 3, 2, 2, 0), (1, 8, 1, 3, 2, 2, 1),
                            (2, 9, 3, 2, 2, 3, "valid"), (1, 6, 2, 3, 3, 2, "same"), (1, 10, 1, 4, 2, 3, 2)],
@@ -750,12 +775,12 @@ def check_conv2d_input_gradient_strided(student) -> CheckResult:
         return dx[:, P[0]:P[0] + x_shape[1], P[0]:P[0] + x_shape[1]]
 
     mistakes = [
-        (stride_one, "with stride s, output (i, j) read the window at (s*i, s*j): spread du's pixels s apart "
-                     "(or insert s - 1 zeros between them) before the full convolution"),
+        (stride_one, N_("with stride s, output (i, j) read the window at (s*i, s*j): spread du's pixels s apart "
+                        "(or insert s - 1 zeros between them) before the full convolution")),
         (lambda du, x_shape, h, stride, padding: _input_gradient_strided_tf(du, x_shape, h[::-1, ::-1], stride,
-                                                                            padding), "your filter is flipped"),
+                                                                            padding), N_("your filter is flipped")),
     ]
-    return run_checker("input gradient with stride and padding", student, _input_gradient_strided_tf, cases,
+    return run_checker(N_("input gradient with stride and padding"), student, _input_gradient_strided_tf, cases,
                        mistakes, atol=1e-8, time_limit=30)
 
 
@@ -787,15 +812,15 @@ def check_avg_pool_backward(student) -> CheckResult:
                           12, make)
     mistakes = [
         (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: np.ones(w.shape) * g),
-         "every pixel got the whole gradient: the window's mean gives each pixel a share 1/size^2"),
+         N_("every pixel got the whole gradient: the window's mean gives each pixel a share 1/size^2")),
         (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride,
                                                               lambda w, g: np.ones(w.shape) * g / size ** 2, add=False),
-         "where windows overlap (stride < size), a pixel collects a share from every window it is in: "
-         "add them (+=), do not overwrite"),
+         N_("where windows overlap (stride < size), a pixel collects a share from every window it is in: "
+            "add them (+=), do not overwrite")),
         (lambda z, du, size, stride: _pool_backward_by_window(z, du, size, stride, lambda w, g: _first_maximum(w, g)),
-         "that routes each gradient to the window's maximum (max pooling); average pooling spreads it evenly"),
+         N_("that routes each gradient to the window's maximum (max pooling); average pooling spreads it evenly")),
     ]
-    return run_checker("average-pool backward", student, _avg_pool_backward, cases, mistakes)
+    return run_checker(N_("average-pool backward"), student, _avg_pool_backward, cases, mistakes)
 
 
 def _adadelta_reference(v, g, Eg, Ed, learning_rate, rho, eps):
@@ -815,9 +840,11 @@ def check_adadelta_step(student) -> CheckResult:
     def make(rng, n, learning_rate, rho, eps, fresh):
         v, g = rng.normal(size=n), rng.normal(size=n) * 10.0 ** rng.uniform(-3, 1, size=n)
         Eg, Ed = (np.zeros(n), np.zeros(n)) if fresh else (rng.uniform(0, 1, n) ** 2, rng.uniform(0, 0.1, n) ** 2)
+        words = (_("{n} weights, learning_rate={learning_rate}, rho={rho}, eps={eps}, accumulators at zero") if fresh
+                 else _("{n} weights, learning_rate={learning_rate}, rho={rho}, eps={eps}, accumulators already "
+                        "filled"))
         return Case((v, g, Eg, Ed, learning_rate, rho, eps),
-                    f"{n} weights, learning_rate={learning_rate}, rho={rho}, eps={eps}"
-                    + (", accumulators at zero" if fresh else ", accumulators already filled"))
+                    words.format(n=n, learning_rate=learning_rate, rho=rho, eps=eps))
 
     cases = _random_cases([(5, 1.0, 0.95, 1e-7, True), (8, 1.0, 0.95, 1e-7, False), (6, 0.5, 0.9, 1e-6, False),
                            (4, 0.001, 0.99, 1e-4, False), (12, 3.0, 0.8, 1e-5, False)], 13, make)
@@ -830,13 +857,13 @@ def check_adadelta_step(student) -> CheckResult:
         return np.stack([v + learning_rate * delta, Eg, Ed])
 
     mistakes = [
-        (delta_with_new_update, "the step uses E[dv^2] from *before* this step; update E[dv^2] after computing dv"),
+        (delta_with_new_update, N_("the step uses E[dv^2] from *before* this step; update E[dv^2] after computing dv")),
         (lambda v, g, Eg, Ed, lr, rho, eps: _adadelta_reference(v, g, Eg, Ed, 1.0, rho, eps),
-         "the learning rate is missing: the step is learning_rate * dv"),
+         N_("the learning rate is missing: the step is learning_rate * dv")),
         (lambda v, g, Eg, Ed, lr, rho, eps: _adadelta_reference(v, g, Eg, Ed, lr, 0.95, 1e-7),
-         "use the rho and eps you are given, not Keras' defaults"),
+         N_("use the rho and eps you are given, not Keras' defaults")),
     ]
-    return run_checker("one Adadelta step", student, _adadelta_reference, cases, mistakes, atol=1e-9)
+    return run_checker(N_("one Adadelta step"), student, _adadelta_reference, cases, mistakes, atol=1e-9)
 
 
 def _xcol_shape(N, W, K, H, s=1, P=0):
@@ -854,16 +881,16 @@ def check_xcol_shape(student) -> CheckResult:
                            (1, 8, 2, 3, 2, 1), (4, 9, 5, 4, 3, 2), (1, 6, 1, 6, 1, 0)], 14, make)
     mistakes = [
         (lambda N, W, K, H, s=1, P=0: _xcol_shape(N, W, K, H, s, P)[::-1],
-         "rows and columns are swapped: one row per window (N W'^2 rows), one column per weight (H^2 K)"),
+         N_("rows and columns are swapped: one row per window (N W'^2 rows), one column per weight (H^2 K)")),
         (lambda N, W, K, H, s=1, P=0: (N * ((W - H) // s + 1) ** 2, H * H * K),
-         "the padding is missing: W' = (W + 2P - H) // s + 1"),
+         N_("the padding is missing: W' = (W + 2P - H) // s + 1")),
         (lambda N, W, K, H, s=1, P=0: (N * (W + 2 * P - H + 1) ** 2, H * H * K),
-         "the stride is missing: W' = (W + 2P - H) // s + 1"),
+         N_("the stride is missing: W' = (W + 2P - H) // s + 1")),
         (lambda N, W, K, H, s=1, P=0: (N * ((W + 2 * P - H) // s + 1) ** 2, H * H),
-         "each window spans every input channel: H^2 K columns"),
+         N_("each window spans every input channel: H^2 K columns")),
     ]
 
-    return run_checker("the shape of X_col", student, lambda *a: np.array(_xcol_shape(*a)), cases,
+    return run_checker(N_("the shape of X_col"), student, lambda *a: np.array(_xcol_shape(*a)), cases,
                        [(lambda *a, f=f: np.array(f(*a)), hint) for f, hint in mistakes])
 
 
@@ -882,7 +909,7 @@ def check_one_se_rule(student) -> CheckResult:
     def make(rng, count, spread):
         rows = [{"variant": f"v{i}", "parameters": int(rng.integers(10_000, 5_000_000)),
                  "val_accuracies": list(np.round(0.985 + rng.normal(0, spread, 3), 4))} for i in range(count)]
-        return Case((rows,), f"{count} variants, seed-to-seed spread {spread}")
+        return Case((rows,), _("{count} variants, seed-to-seed spread {spread}").format(count=count, spread=spread))
 
     cases = _random_cases([(3, 0.001), (5, 0.0005), (8, 0.002), (4, 0.0001), (10, 0.001), (6, 0.003)], 15, make)
 
@@ -899,11 +926,11 @@ def check_one_se_rule(student) -> CheckResult:
         floor = np.mean(best["val_accuracies"]) - np.std(best["val_accuracies"], ddof=1)
         return min((r for r in rows if np.mean(r["val_accuracies"]) >= floor), key=lambda r: r["parameters"])["variant"]
 
-    mistakes = [(best_only, "that is the best mean itself: the rule takes the *smallest* model within one standard "
-                            "error of it"),
-                (sd_not_se, "one standard *error* of the mean is the standard deviation divided by sqrt(3)"),
-                (population_sd, "use the sample standard deviation (ddof=1), as statistics.stdev does")]
-    return run_checker("the one-standard-error rule", student, _one_se_choice, cases, mistakes)
+    mistakes = [(best_only, N_("that is the best mean itself: the rule takes the *smallest* model within one standard "
+                               "error of it")),
+                (sd_not_se, N_("one standard *error* of the mean is the standard deviation divided by sqrt(3)")),
+                (population_sd, N_("use the sample standard deviation (ddof=1), as statistics.stdev does"))]
+    return run_checker(N_("the one-standard-error rule"), student, _one_se_choice, cases, mistakes)
 
 
 # --- the exercises that ask for code: label -> (function name the student defines, checker)
@@ -944,7 +971,7 @@ def check_all(namespace: dict) -> list[CheckResult]:
         if name in namespace:
             result = checker(namespace[name])
         else:
-            result = CheckResult(label, False, f"Not yet: no function named {name}", 0, 0)
+            result = CheckResult(label, False, _("Not yet: no function named {name}").format(name=name), 0, 0)
         result.exercise = label
         results.append(result)
     return results

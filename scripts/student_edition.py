@@ -14,6 +14,12 @@ OUT/book/*.md and OUT/book/*.ipynb: every chapter with
   - the notebooks without outputs.
 OUT/_config.yml, OUT/_toc.yml: the book configuration, so that
 `jupyter-book build OUT` writes the student HTML to OUT/_build/html.
+
+OUT/ja/: the same for the Japanese edition (ja/), whose notebooks say "language": "ja" in
+their "course" metadata (the grader answers in the notebook's language). Its HTML is not
+executed a second time: ``--ja-html OUT`` (after the English build has executed the English
+student notebooks) writes OUT/ja-html/, the Japanese student notebooks with those outputs,
+cell by cell, for `jupyter-book build OUT/ja-html`.
 """
 
 from __future__ import annotations
@@ -90,11 +96,13 @@ def _without_gated_text(source: str, gated: bool) -> tuple[str, bool]:
         position, gated = marker.end(), not gated
 
 
-def student_notebook(notebook, chapter: str | None = None):
-    """The student edition of a chapter; ``chapter`` (its file stem) goes into the metadata,
-    where the grader finds which exercises to score."""
+def student_notebook(notebook, chapter: str | None = None, language: str = "en"):
+    """The student edition of a chapter; ``chapter`` (its file stem) and the edition's
+    ``language`` go into the metadata, where the grader finds which exercises to score and
+    in which language to answer."""
     if chapter:
-        notebook.metadata["course"] = {"chapter": chapter}
+        notebook.metadata["course"] = {"chapter": chapter} if language == "en" else \
+            {"chapter": chapter, "language": language}
     cells, gated = [], False
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -113,36 +121,75 @@ def student_notebook(notebook, chapter: str | None = None):
     return notebook
 
 
+def write_edition(source: Path, out: Path, language: str) -> None:
+    """One edition's student notebooks, appendix and book configuration, from ``source``
+    (the repository for English, ``ja/`` for Japanese) into ``out``."""
+    (out / "book").mkdir(parents=True)
+    for md in sorted((source / "book").glob("*.md")):
+        try:
+            notebook = student_notebook(jupytext.read(md), md.stem, language)
+        except ValueError as error:  # unbalanced solution markers
+            raise SystemExit(f"error: {md.relative_to(ROOT)}: {error}")
+        jupytext.write(notebook, out / "book" / md.name, fmt="md:myst")
+        jupytext.write(notebook, out / "book" / f"{md.stem}.ipynb", fmt="ipynb")
+    shutil.copytree(source / "book" / "appendix", out / "book" / "appendix")
+    for name in ("_config.yml", "_toc.yml", "jupytext.toml"):
+        if (source / name).exists():
+            shutil.copy(source / name, out / name)
+    title = {"en": "Student edition: ", "ja": "学生版: "}[language]
+    config = (out / "_config.yml").read_text().replace('title: "', f'title: "{title}', 1)
+    if language == "en":
+        # The student notebooks carry no outputs: their build executes them, which also proves
+        # that the edition runs top to bottom before a student has written anything.
+        executed = re.sub(r'execute_notebooks: "off".*', "execute_notebooks: force   # student notebooks have no outputs",
+                          config, count=1)
+        if executed == config:
+            raise SystemExit("error: _config.yml no longer says execute_notebooks: \"off\"; update student_edition.py")
+        config = executed
+    write_atomic(out / "_config.yml", config)
+
+
+def japanese_html_source(out: Path) -> Path:
+    """OUT/ja-html: the Japanese student edition with the outputs of the English student
+    notebooks as the English build executed them (same code cells, so the same outputs)."""
+    import nbformat
+
+    executed = out / "_build" / "jupyter_execute" / "book"
+    target = out / "ja-html"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(out / "ja", target)
+    for notebook_path in sorted((target / "book").glob("*.ipynb")):
+        english = executed / notebook_path.name
+        if not english.exists():
+            raise SystemExit(f"error: {english} missing: build the English student edition first")
+        notebook = nbformat.read(notebook_path, as_version=4)
+        outputs = [c for c in nbformat.read(english, as_version=4).cells if c.cell_type == "code"]
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        if len(code) != len(outputs):
+            raise SystemExit(f"error: {notebook_path.name}: {len(code)} code cells, the English {len(outputs)}")
+        for cell, done in zip(code, outputs):
+            cell.outputs, cell.execution_count = done.outputs, done.execution_count
+        nbformat.write(notebook, notebook_path)
+        notebook_path.with_suffix(".md").unlink()     # the build reads the notebook
+    return target
+
+
 def main(out: Path) -> int:
     if out.resolve() == ROOT:
         print("error: OUT must not be the repository itself", file=sys.stderr)
         return 2
     shutil.rmtree(out, ignore_errors=True)
-    (out / "book").mkdir(parents=True)
-    for md in sorted((ROOT / "book").glob("*.md")):
-        try:
-            notebook = student_notebook(jupytext.read(md), md.stem)
-        except ValueError as error:  # unbalanced solution markers
-            print(f"error: {md.relative_to(ROOT)}: {error}", file=sys.stderr)
-            return 2
-        jupytext.write(notebook, out / "book" / md.name, fmt="md:myst")
-        jupytext.write(notebook, out / "book" / f"{md.stem}.ipynb", fmt="ipynb")
-    shutil.copytree(ROOT / "book" / "appendix", out / "book" / "appendix")
-    for name in ("_config.yml", "_toc.yml", "jupytext.toml"):
-        shutil.copy(ROOT / name, out / name)
+    write_edition(ROOT, out, "en")
+    write_edition(ROOT / "ja", out / "ja", "ja")
     for folder in ("config", "_vendor"):
         if (ROOT / folder).exists():
             shutil.copytree(ROOT / folder, out / folder)
-    config = (out / "_config.yml").read_text().replace('title: "', 'title: "Student edition: ', 1)
-    # The student notebooks carry no outputs: their build executes them, which also proves
-    # that the edition runs top to bottom before a student has written anything.
-    executed = re.sub(r'execute_notebooks: "off".*', "execute_notebooks: force   # student notebooks have no outputs", config, count=1)
-    if executed == config:
-        raise SystemExit("error: _config.yml no longer says execute_notebooks: \"off\"; update student_edition.py")
-    write_atomic(out / "_config.yml", executed)
-    print(f"student edition written to {out}/ (build the HTML with: jupyter-book build {out})")
+    print(f"student edition written to {out}/ and {out}/ja/ (build the HTML with: jupyter-book build {out})")
     return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--ja-html"]:
+        print(f"wrote {japanese_html_source(Path(sys.argv[2]))}")
+        sys.exit(0)
     sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "student"))

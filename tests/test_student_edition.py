@@ -86,7 +86,8 @@ def leaks(text: str, fingerprints: set[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def fingerprints():
-    return solution_fingerprints()
+    """Of both editions: the Japanese model answers are Japanese text around the same code."""
+    return solution_fingerprints() | solution_fingerprints(ROOT / "ja" / "book")
 
 
 @pytest.fixture(scope="module")
@@ -108,15 +109,19 @@ def test_every_solution_code_cell_marks_its_solution():
                 assert BEGIN in cell["body"] and END in cell["body"], f"{md.name}: {cell['body'][:80]!r}"
 
 
-def test_student_notebooks_hold_no_solution_and_no_output(edition, fingerprints):
-    for path in sorted((edition / "book").glob("*.ipynb")):
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_student_notebooks_hold_no_solution_and_no_output(edition, fingerprints, language):
+    book = edition / "book" if language == "en" else edition / "ja" / "book"
+    assert len(list(book.glob("*.ipynb"))) == len(list((ROOT / "book").glob("*.ipynb")))
+    for path in sorted(book.glob("*.ipynb")):
         assert not leaks(notebook_text(path), fingerprints), f"{path.name} leaks {leaks(notebook_text(path), fingerprints)[:2]}"
         notebook = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
         text = path.read_text()
         assert "solution-start" not in text and "{solution}" not in text and "BEGIN SOLUTION" not in text
         assert notebook.metadata["course"]["chapter"] == path.stem
-    for path in sorted((edition / "book").glob("*.md")):
+        assert notebook.metadata["course"].get("language", "en") == language
+    for path in sorted(book.glob("*.md")):
         assert not leaks(normalise(path.read_text()), fingerprints), path.name
 
 
@@ -212,10 +217,10 @@ def test_the_student_edition_shows_no_attempt_to_finish(edition):
     """A wrong attempt shown with its hint ("forgets the +1") lets a student pass by one edit;
     the book keeps such attempts inside the model answers, and the student edition drops them
     with the answers: every my_ function it defines is the bare placeholder."""
-    notebooks = sorted((edition / "book").glob("*.ipynb"))
+    notebooks = sorted((edition / "book").glob("*.ipynb")) + sorted((edition / "ja" / "book").glob("*.ipynb"))
     defined = sum("def my_" in "".join(c.get("source", "")) for n in notebooks
                   for c in json.loads(n.read_text())["cells"])
-    assert defined >= 17
+    assert defined >= 34
     found = [a for n in notebooks for a in attempts(n)]
     assert not found, "\n\n".join(found)
 

@@ -14,6 +14,7 @@ from conftest import HTML, ROOT, need_chromium, open_page
 
 SHOTS = ROOT / "test-reports" / "screenshots"
 PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("*.html"))
+JA_PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "ja" / "book").glob("*.html"))
 MATH_PAGES = ["book/01_convolution.html", "book/02_stride.html", "book/03_channels.html",
               "book/04_pooling.html", "book/08_im2col.html", "book/09_architecture.html"]
 # Widget pages and the caption of the static default figure each must show.
@@ -26,7 +27,7 @@ if not HTML.joinpath("index.html").exists():
 need_chromium()
 
 
-@pytest.mark.parametrize("path", ["index.html", "genindex.html"] + PAGES)
+@pytest.mark.parametrize("path", ["index.html", "genindex.html"] + PAGES + ["ja/index.html", "ja/genindex.html"] + JA_PAGES)
 def test_page_loads_cleanly_and_every_image_has_alt_text(view, path):
     page, log = view(path)
     images = page.eval_on_selector_all(

@@ -1,5 +1,6 @@
-"""Every chapter page of the built book offers Colab, Binder and a notebook download, each
-pointing at that chapter's paired .ipynb (never a .md), which exists and has outputs."""
+"""Every chapter page of the built book, in both editions, offers Colab, Binder and a notebook
+download, each pointing at that chapter's paired .ipynb (never a .md; ja/book/ for the
+Japanese edition), which exists and has outputs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
-PAGES = sorted((HTML / "book").glob("*.html"))
+PAGES = sorted((HTML / "book").glob("*.html")) + sorted((HTML / "ja" / "book").glob("*.html"))
 
 if not PAGES:
     pytest.skip("build the book first (make book)", allow_module_level=True)
@@ -24,11 +25,12 @@ def repository():
     return url.removeprefix("https://github.com/"), branch
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(HTML).as_posix())
 def test_launch_links_target_the_paired_notebook(page):
     html = page.read_text()
     repo, branch = repository()
-    notebook = f"book/{page.stem}.ipynb"
+    edition = page.parent.parent.relative_to(HTML).as_posix()      # "." or "ja"
+    notebook = f"book/{page.stem}.ipynb" if edition == "." else f"{edition}/book/{page.stem}.ipynb"
     colab = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', html)
     binder = re.findall(r'href="(https://mybinder\.org/[^"]+)"', html)
     assert colab == [f"https://colab.research.google.com/github/{repo}/blob/{branch}/{notebook}"], colab
@@ -39,5 +41,5 @@ def test_launch_links_target_the_paired_notebook(page):
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(c["execution_count"] for c in code), f"{notebook} was not executed"
     assert any(c["outputs"] for c in code) or not code, f"{notebook} has no outputs"
-    download = HTML / "_sources" / "book" / f"{page.stem}.ipynb"
+    download = page.parent.parent / "_sources" / "book" / f"{page.stem}.ipynb"
     assert f'href="../_sources/book/{page.stem}.ipynb"' in html and download.exists(), "no .ipynb download"

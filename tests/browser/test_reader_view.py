@@ -25,6 +25,7 @@ SHOTS = ROOT / "test-reports" / "screenshots"
 REPORT = ROOT / "test-reports" / "accessibility.md"
 AXE = ROOT / ".venv" / "npm-axe" / "node_modules" / "axe-core" / "axe.min.js"
 PAGES = ["index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("book/**/*.html"))
+JA_PAGES = ["ja/index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("ja/book/**/*.html"))
 WIDTHS = {"desktop": 1280, "phone": 390}
 EXPLORER_PAGES = {"book/01_convolution.html": 1, "book/02_stride.html": 1, "book/04_pooling.html": 1,
                   "book/07_what_it_learned.html": 1, "book/09_architecture.html": 1}
@@ -74,7 +75,7 @@ OVERFLOWING = """
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
 @pytest.mark.parametrize("path", ["book/00_intro.html", "book/01_convolution.html", "book/02_stride.html",
-                                  "book/09_architecture.html"])
+                                  "book/09_architecture.html", "ja/book/00_intro.html", "ja/book/09_architecture.html"])
 def test_layout_at_desktop_and_phone_width(view, path, width):
     page, _ = view(path, width, PHONE_HEIGHT if width < 500 else 900)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def test_layout_at_desktop_and_phone_width(view, path, width):
     assert headers <= 1, f"{headers} visible header bars"
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGES + JA_PAGES)
 def test_nothing_runs_off_a_phone_screen(view, path):
     page, _ = view(path, WIDTHS["phone"], PHONE_HEIGHT)
     overflowing = page.evaluate(OVERFLOWING)
@@ -102,7 +103,7 @@ def test_axe_finds_no_serious_or_critical_violation(view):
         pytest.fail(f"{AXE} is missing: `make test-browser` installs axe-core from npm")
     serious, lines = [], ["# Accessibility (axe-core) of the built book", "",
                           "Violations below 'serious' (the test fails on 'serious' and 'critical'):", ""]
-    for path in PAGES:
+    for path in PAGES + JA_PAGES:
         page, _ = view(path)
         if not page.evaluate("() => typeof axe !== 'undefined'"):
             page.add_script_tag(path=str(AXE))
