@@ -186,8 +186,13 @@ clean:
 # The Colab path: the newest TensorFlow and Keras (unpinned) plus `pip install .`, every
 # chapter executed top to bottom. Errors fail; changed outputs are reported, not failed.
 LATEST := .venv-latest
-test-latest:
-	test -x $(LATEST)/bin/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(LATEST); }
-	$(LATEST)/bin/python -m pip install --quiet --upgrade -r tests/latest/requirements.txt
-	$(LATEST)/bin/python $(ONE_BUILD) $(LATEST)/bin/python -m pip install --quiet .
+# When the newest releases are exactly what .venv has (nbval has just run every chapter on
+# them), running the chapters again would repeat nbval: it says so and stops.
+test-latest: $(STAMP)
+	@$(BIN)/python tests/latest/newest_versions.py; rc=$$?; if [ $$rc = 3 ]; then \
+		echo "test-latest: the newest releases are the versions nbval ran every chapter on; not run twice"; exit 0; fi; \
+	set -e; \
+	test -x $(LATEST)/bin/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(LATEST); }; \
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -r tests/latest/requirements.txt; \
+	$(LATEST)/bin/python $(ONE_BUILD) $(LATEST)/bin/python -m pip install --quiet .; \
 	$(LATEST)/bin/python tests/latest/run_chapters.py --report test-reports/latest-report.txt
