@@ -16,6 +16,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``grading``: grading a submitted notebook: its code in a sandbox, every verdict in the grader.
 - ``grading_wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
 - ``grading_worker``: runs inside the sandbox: a student's notebook, then calls of its functions.
+- ``i18n``: the language of the checkers' messages (English or Japanese), with gettext.
 - ``im2col``: the fast im2col convolution ``conv2d_im2col``: batches, threads, memory budget, cores.
 - ``integrity``: whether a student's function does the work itself, read from the notebook's source.
 - ``metrics``: scoring predictions: the confusion matrix.

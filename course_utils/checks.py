@@ -96,8 +96,8 @@ def _compare(expected, got, atol: float) -> str | None:
     """None if ``got`` matches ``expected``, else what is wrong, in words."""
     if got is None:
         return _("got None: did the function forget to `return` its result?")
-    if isinstance(expected, str):
-        return None if got == expected else _("expected {expected}, got {got}").format(
+    if isinstance(expected, str):   # got == expected on an array would compare element by element
+        return None if isinstance(got, str) and got == expected else _("expected {expected}, got {got}").format(
             expected=repr(expected), got=_describe(got))
     if isinstance(expected, (int, np.integer)):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer, float, np.floating)):
@@ -912,6 +912,13 @@ def check_one_se_rule(student) -> CheckResult:
         return Case((rows,), _("{count} variants, seed-to-seed spread {spread}").format(count=count, spread=spread))
 
     cases = _random_cases([(3, 0.001), (5, 0.0005), (8, 0.002), (4, 0.0001), (10, 0.001), (6, 0.003)], 15, make)
+    # Made by hand so that each mistake below chooses differently: best mean 0.986, sample SE
+    # 0.00231 (population 0.00189, SD 0.004); v1's mean 0.9839 lies between the two floors,
+    # v2's 0.9825 is within one SD but not one SE.
+    cases.append(Case(([{"variant": "v0", "parameters": 5_000_000, "val_accuracies": [0.990, 0.986, 0.982]},
+                        {"variant": "v1", "parameters": 1_000_000, "val_accuracies": [0.9849, 0.9839, 0.9829]},
+                        {"variant": "v2", "parameters": 100_000, "val_accuracies": [0.9835, 0.9825, 0.9815]}],),
+                      _("3 variants, one between the floors of the sample and the population standard deviation")))
 
     def best_only(rows):
         return max(rows, key=lambda r: np.mean(r["val_accuracies"]))["variant"]

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 
 from course_utils import checks, grading_wire as wire, sandbox
+from course_utils.i18n import _, using_language
 from course_utils.integrity import find_borrowed_work
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
@@ -354,24 +355,27 @@ def _grade_exercise(label: str, session: Session) -> Verdict:
     name, checker = checks.EXERCISES[label]
     found = session.found.get(name, "missing")
     if found == "missing":
-        return Verdict(label, False, f"Not yet: no function named {name}")
+        return Verdict(label, False, _("Not yet: no function named {name}").format(name=name))
     if found != "callable":
         kind = found.replace("not callable: ", "")
-        return Verdict(label, False, f"Not yet: {name} is an object of type {kind}, not a function")
+        return Verdict(label, False, _("Not yet: {name} is an object of type {kind}, not a function").format(
+            name=name, kind=kind))
     try:
         result = checker(RemoteFunction(session, name))
     except NotGraded:
         raise
     except Exception as error:  # a failure of the checker itself, not of the student
-        return Verdict(label, False, f"Not graded: the checker failed ({type(error).__name__}: {error})")
+        return Verdict(label, False, _("Not graded: the checker failed ({error})").format(
+            error=f"{type(error).__name__}: {error}"))
     allowed = BUILDS_ON.get(label, ())
     borrowed = find_borrowed_work(session.cells, name, allowed)
     modules = {dotted.rsplit(".", 1)[0] for dotted in allowed}
     ran = {module for module in session.audit.get(name, ()) if module not in modules}
     if borrowed or ran:
-        why = borrowed or f"{name} ran code from {', '.join(sorted(ran))} while it was checked"
-        return Verdict(label, False, f"No credit: {why}; the exercise asks for your own implementation. "
-                                     f"(The checker said: {result.message})")
+        why = borrowed or _("{name} ran code from {modules} while it was checked").format(
+            name=name, modules=", ".join(sorted(ran)))
+        return Verdict(label, False, _("No credit: {why}; the exercise asks for your own implementation. "
+                                       "(The checker said: {message})").format(why=why, message=result.message))
     return Verdict(label, bool(result.passed), result.message)
 
 
@@ -386,16 +390,37 @@ def _status(session: Session) -> str:
     return "; ".join(parts)
 
 
+def notebook_language(notebook) -> str:
+    """The language of a notebook's edition: the student edition says it ("course":
+    {"language": "ja"}); a chapter of the Japanese book carries its "translation" record."""
+    metadata = notebook.get("metadata") or {}
+    course = metadata.get("course")
+    if isinstance(course, dict) and course.get("language") in ("en", "ja"):
+        return course["language"]
+    return "ja" if isinstance(metadata.get("translation"), dict) else "en"
+
+
 def grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], options: Options,
                      requested=None) -> SubmissionGrade:
-    """Grade one notebook; never raises for anything the notebook contains or does."""
+    """Grade one notebook, with its feedback in the notebook's language; never raises for
+    anything the notebook contains or does."""
+    try:
+        language = notebook_language(_read(path)[1])
+    except Exception:   # reported below, in English
+        language = "en"
+    with using_language(language):
+        return _grade_submission(path, root, chapters, options, requested)
+
+
+def _grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], options: Options,
+                      requested=None) -> SubmissionGrade:
     began = time.monotonic()
     student = path.relative_to(root).as_posix()
     try:
         raw, notebook = _read(path)
     except Exception as error:  # not UTF-8, not JSON, not a notebook, too large, unreadable
         labels = exercises_for(None, path, chapters, requested)
-        verdicts = {label: Verdict(label, False, "Not graded: the notebook could not be read") for label in labels}
+        verdicts = {label: Verdict(label, False, _("Not graded: the notebook could not be read")) for label in labels}
         return SubmissionGrade(student, f"unreadable ({type(error).__name__})", verdicts, [str(error)[:300]],
                                time.monotonic() - began)
     labels = exercises_for(notebook, path, chapters, requested)
@@ -412,6 +437,6 @@ def grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], opt
     finally:
         session.kill()
     for label in labels:
-        verdicts.setdefault(label, Verdict(label, False, f"Not graded ({status})"))
+        verdicts.setdefault(label, Verdict(label, False, _("Not graded ({status})").format(status=status)))
     log = session.log + [f"code cell {i + 1}: {error}" for i, error in sorted(session.cell_errors.items())]
     return SubmissionGrade(student, status or _status(session), verdicts, log, time.monotonic() - began)

@@ -4,7 +4,9 @@ Usage: python scripts/japanese_font.py FONTSOURCE_DIR BUILD_DIR [BUILD_DIR ...]
 
 FONTSOURCE_DIR is the npm package @fontsource/noto-sans-jp (SIL Open Font License 1.1),
 which ships the font in slices, each with its ``unicode-range``, as Google Fonts serves it.
-This keeps, of the regular weight, only the slices holding a character that appears in
+This keeps, of the regular and the bold weight (without a bold face, browsers draw bold
+Japanese by thickening the regular one, which Chromium prints as outlines, not as the
+font), only the slices holding a character that appears in
 some built page or script of the BUILD_DIRs, each subset (fontTools) to those characters,
 and writes them with ``japanese.css`` (one ``@font-face`` per slice, its ``unicode-range``
 the characters it holds) into every BUILD_DIR's ``_static/fonts/``, beside the licence. A
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 FAMILY = "Course Noto Sans JP"
-WEIGHT = 400
+WEIGHTS = (400, 700)
 # Japanese and the full-width forms: the characters the theme's own fonts may lack.
 JAPANESE = re.compile(r"[\u3000-\u30ff\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
@@ -43,9 +45,9 @@ def _code_points(unicode_range: str) -> set[int]:
     return points
 
 
-def slices(fontsource: Path) -> list[tuple[Path, set[int]]]:
-    """The regular weight's slices: (woff2 file, code points it covers), from its CSS."""
-    css = (fontsource / f"{WEIGHT}.css").read_text(encoding="utf-8")
+def slices(fontsource: Path, weight: int) -> list[tuple[Path, set[int]]]:
+    """One weight's slices: (woff2 file, code points it covers), from its CSS."""
+    css = (fontsource / f"{weight}.css").read_text(encoding="utf-8")
     found = []
     for face in re.findall(r"@font-face\s*{(.*?)}", css, re.S):
         file = re.search(r"url\(\./files/([^)]+\.woff2)\)", face)
@@ -53,7 +55,7 @@ def slices(fontsource: Path) -> list[tuple[Path, set[int]]]:
         if file and ranges:
             found.append((fontsource / "files" / file.group(1), _code_points(ranges.group(1))))
     if not found:
-        raise SystemExit(f"{fontsource}: no font slices found in {WEIGHT}.css")
+        raise SystemExit(f"{fontsource}: no font slices found in {weight}.css")
     return found
 
 
@@ -75,7 +77,7 @@ def subset(fontsource: Path, chars: set[str], out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     wanted = {ord(c) for c in chars}
     rules = []
-    for path, covered in slices(fontsource):
+    for weight, (path, covered) in ((w, s) for w in WEIGHTS for s in slices(fontsource, w)):
         points = sorted(wanted & covered)
         if not points:
             continue
@@ -90,7 +92,7 @@ def subset(fontsource: Path, chars: set[str], out: Path) -> list[str]:
         name = path.stem + ".subset.woff2"
         ft_subset.save_font(font, str(out / name), options)
         rules.append("@font-face {\n"
-                     f"  font-family: \"{FAMILY}\";\n  font-style: normal;\n  font-weight: {WEIGHT};\n"
+                     f"  font-family: \"{FAMILY}\";\n  font-style: normal;\n  font-weight: {weight};\n"
                      f"  font-display: swap;\n  src: url(./{name}) format(\"woff2\");\n"
                      f"  unicode-range: {_range_text(points)};\n}}\n")
     return rules

@@ -224,6 +224,27 @@ def test_no_sandbox_warns_and_scores_the_chapter_only(tmp_path):
     assert row["out_of"] == "2"
 
 
+def test_the_feedback_speaks_the_language_of_the_notebook(tmp_path):
+    """A notebook of the Japanese student edition ("course": {"language": "ja"}) gets its
+    verdicts in Japanese, an English one in English, in one run."""
+    wrong = "def my_output_size(W, H, s=1, P=0):\n    return W - H\n"
+    for name, language in (("en.ipynb", None), ("ja.ipynb", "ja")):
+        write_notebook(tmp_path / "subs" / name, [wrong])
+        if language:
+            notebook = nbformat.read(tmp_path / "subs" / name, as_version=4)
+            notebook.metadata["course"] = {"chapter": "02_stride", "language": language}
+            nbformat.write(notebook, tmp_path / "subs" / name)
+    run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--no-sandbox",
+                                  "--exercises", "ex-output-size,ex-conv-stride"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = {(r["student"], r["exercise"]): r["message"] for r in csv.DictReader(open(tmp_path / "g-feedback.csv"))}
+    assert rows["en.ipynb", "ex-output-size"].startswith("Not yet: output size"), rows
+    assert rows["ja.ipynb", "ex-output-size"].startswith("未合格: "), rows
+    assert rows["en.ipynb", "ex-conv-stride"] == "Not yet: no function named my_strided_conv"
+    assert rows["ja.ipynb", "ex-conv-stride"] == "未合格: my_strided_conv という名前の関数がない"
+
+
 def test_a_notebook_of_endless_cells_stops_at_its_time_budget(tmp_path):
     sandbox_or_skip()
     (tmp_path / "subs").mkdir()
