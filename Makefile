@@ -126,9 +126,11 @@ grade: $(STAMP)
 # student build, the newest versions) is in the one lane: kernels started at the same moment
 # by two processes can end up on each other's ports and hang, which happened twice with them
 # in parallel lanes. No file is written by two lanes (the package installs take turns,
-# ONE_BUILD). Each target's output is printed in one piece when it ends, with its time
+# ONE_BUILD). test-oldest starts no kernel: it runs in that lane to even out the two (the
+# browser tests print two PDFs). Everything both lanes need from npm is installed before
+# they start. Each target's output is printed in one piece when it ends, with its time
 # (test-reports/*.log).
-test: $(STAMP) $(MATHJAX) $(AXE)
+test: $(STAMP) $(MATHJAX) $(AXE) $(FONTSOURCE)/400.css
 	$(MAKE) -j2 test-lane-kernels test-lane-other
 
 # A lane runs all its targets even after a failure, so that one CI log shows every failure.
@@ -137,17 +139,17 @@ LANE = mkdir -p test-reports && fail=0 && for t in $(1); do s=$$(date +%s); \
 	echo "== make $$t: exit $$rc after $$(( $$(date +%s) - s )) s"; [ $$rc = 0 ] || fail=1; done; exit $$fail
 
 test-lane-kernels: $(STAMP)
-	@$(call LANE,test-notebooks test-student test-latest)
+	@$(call LANE,test-notebooks test-student test-latest test-oldest)
 
 test-lane-other: $(STAMP)
-	@$(call LANE,test-unit test-book test-browser test-oldest)
+	@$(call LANE,test-unit test-book test-browser)
 
 test-unit: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs tests --ignore=tests/browser --doctest-modules course_utils \
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs --durations=15 tests --ignore=tests/browser --doctest-modules course_utils \
 		--deselect tests/test_student_edition.py::test_student_html_holds_no_solution   # make test-student runs it on the built HTML
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q -rs --nbval book/*.ipynb \
+	$(BIN)/python -m pytest -q -rs --durations=15 --nbval book/*.ipynb \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
 test-book: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
@@ -163,7 +165,7 @@ test-browser: $(STAMP) $(AXE)
 	test -f _build/html/index.html || $(MAKE) test-book
 	{ grep -rqs 'id="book-pdf-link"' _build/html/book && grep -rqs 'id="book-pdf-link"' _build/html/ja/book; } \
 		|| $(MAKE) pdf   # a rebuilt book drops the links
-	$(BIN)/python -m pytest -q -rs tests/browser
+	$(BIN)/python -m pytest -q -rs --durations=15 tests/browser
 
 # course_utils on the oldest versions it claims to support (pyproject.toml lower bounds), on
 # Python 3.11: NumPy 1.23.5 has no wheels for newer Pythons. OLDEST_PYTHON=... names the
