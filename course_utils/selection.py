@@ -1,6 +1,6 @@
 """Choosing an architecture (chapter 9): a rule fixed before the results, applied to
 validation accuracy alone; the finalists trained afresh and tested once; and the
-global-average-pooling heads trained until their training accuracy stops rising.
+global-average-pooling heads trained until their training accuracy levels off.
 
 The rule (:func:`choose`): among the sweep's variants, each judged on the mean validation
 accuracy of its seeds 0, 1 and 2 (every variant has those three, so none is favoured by
@@ -129,8 +129,9 @@ def train_finalist(name: str, seed: int, data, schedule=None) -> dict:
 
 def train_to_plateau(name: str, seed: int, data, schedule=None, max_epochs: int = 20, patience: int = 3,
                      min_delta: float = 0.002) -> dict:
-    """Train variant ``name`` on the sweep's images until its training accuracy stops rising
-    (no gain of ``min_delta`` in ``patience`` epochs; at most ``max_epochs``), with the
+    """Train variant ``name`` on the sweep's images until its training accuracy levels off
+    (Keras' EarlyStopping: ``patience`` epochs in a row that do not beat the best training
+    accuracy so far by more than ``min_delta``; at most ``max_epochs``), with the
     validation accuracy of every epoch; return its record. The test images are not used."""
     import keras
 

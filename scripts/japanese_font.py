@@ -28,13 +28,24 @@ WEIGHTS = (400, 700)
 JAPANESE = re.compile(r"[\u3000-\u30ff\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
-def used_characters(build_dirs: list[Path]) -> set[str]:
-    chars = set()
+# Where the theme sets text bold: emphasis, headings, table heads, definition terms, the
+# sidebar's part captions. Only these characters get the bold weight, which keeps a page's
+# download small (a character in bold elsewhere falls back to a thickened regular glyph).
+BOLD = re.compile(r"<(strong|b|h[1-6]|th|dt)\b[^>]*>(.*?)</\1>|<p class=\"caption[^\"]*\"[^>]*>(.*?)</p>", re.S)
+
+
+def used_characters(build_dirs: list[Path]) -> tuple[set[str], set[str]]:
+    """The Japanese characters of the built pages and scripts, and those of them set in bold."""
+    chars, bold = set(), set()
     for build in build_dirs:
         for path in build.rglob("*"):
             if path.suffix in {".html", ".js"} and "_static/fonts" not in path.as_posix():
-                chars.update(JAPANESE.findall(path.read_text(encoding="utf-8", errors="ignore")))
-    return chars
+                text = path.read_text(encoding="utf-8", errors="ignore")
+                chars.update(JAPANESE.findall(text))
+                if path.suffix == ".html":
+                    for match in BOLD.finditer(text):
+                        bold.update(JAPANESE.findall(match.group(2) or match.group(3) or ""))
+    return chars, bold
 
 
 def _code_points(unicode_range: str) -> set[int]:
@@ -70,15 +81,16 @@ def _range_text(points: list[int]) -> str:
     return ",".join(runs)
 
 
-def subset(fontsource: Path, chars: set[str], out: Path) -> list[str]:
-    """Write the subset slices into ``out``; return their @font-face rules."""
+def subset(fontsource: Path, chars: set[str], out: Path, bold: set[str] | None = None) -> list[str]:
+    """Write the subset slices into ``out`` (the bold weight: only the characters of
+    ``bold``, by default all); return their @font-face rules."""
     from fontTools import subset as ft_subset
 
     out.mkdir(parents=True, exist_ok=True)
-    wanted = {ord(c) for c in chars}
+    wanted = {400: {ord(c) for c in chars}, 700: {ord(c) for c in (chars if bold is None else bold)}}
     rules = []
     for weight, (path, covered) in ((w, s) for w in WEIGHTS for s in slices(fontsource, w)):
-        points = sorted(wanted & covered)
+        points = sorted(wanted[weight] & covered)
         if not points:
             continue
         options = ft_subset.Options()
@@ -106,12 +118,13 @@ def main(argv: list[str]) -> int:
     for build in args.builds:
         if not (build / "_static").is_dir():
             parser.error(f"{build}: not a built book (no _static folder)")
-    chars = used_characters(args.builds)
+    chars, bold = used_characters(args.builds)
     first = args.builds[0] / "_static" / "fonts"
     shutil.rmtree(first, ignore_errors=True)
-    rules = subset(args.fontsource, chars, first)
+    rules = subset(args.fontsource, chars, first, bold)
     header = (f"/* {FAMILY}: Noto Sans JP (SIL Open Font License 1.1, LICENSE here), subset to the\n"
-              f"   {len(chars)} Japanese characters of this book by scripts/japanese_font.py. */\n")
+              f"   {len(chars)} Japanese characters of this book ({len(bold)} of them in bold) by\n"
+              f"   scripts/japanese_font.py. */\n")
     (first / "japanese.css").write_text(header + "".join(rules), encoding="utf-8")
     licence = next((p for p in args.fontsource.glob("LICENSE*")), None)
     if licence:
@@ -121,7 +134,8 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(first, target)
     size = sum(p.stat().st_size for p in first.glob("*.woff2"))
-    print(f"Japanese font: {len(chars)} characters in {len(rules)} slices, {size / 1024:.0f} kB in all, "
+    print(f"Japanese font: {len(chars)} characters ({len(bold)} also bold) in {len(rules)} slices, "
+          f"{size / 1024:.0f} kB in all, "
           f"into {', '.join(str(b) for b in args.builds)}")
     return 0
 

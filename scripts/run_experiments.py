@@ -26,7 +26,7 @@ TensorFlow and reads what is stored, so it starts even when nothing is left to t
 --finalists applies chapter 9's selection rule (course_utils.selection) to the committed
 sweep's validation accuracy, then trains every finalist with seeds the sweep never used and
 tests it once, into experiments/finalists; --plateau trains the global-average-pooling heads
-until their training accuracy stops rising, into experiments/plateau. --promote copies
+until their training accuracy levels off, into experiments/plateau. --promote copies
 these too into course_utils/reference/.
 """
 
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--finalists", action="store_true",
                         help="chapter 9's finalists: chosen by the rule on validation accuracy, trained afresh, tested once")
     parser.add_argument("--plateau", action="store_true",
-                        help="train the global-average-pooling heads until their training accuracy stops rising")
+                        help="train the global-average-pooling heads until their training accuracy levels off")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     parser.add_argument("--workers", type=int, default=None,

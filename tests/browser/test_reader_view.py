@@ -26,6 +26,12 @@ REPORT = ROOT / "test-reports" / "accessibility.md"
 AXE = ROOT / ".venv" / "npm-axe" / "node_modules" / "axe-core" / "axe.min.js"
 PAGES = ["index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("book/**/*.html"))
 JA_PAGES = ["ja/index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("ja/book/**/*.html"))
+# At phone width, the Japanese pages whose layout differs from their English twins' in more
+# than the language: the header (its switch reads "English"), wide tables and long math.
+# Code, math and tables are the English ones, and Japanese prose wraps between any two
+# characters, so the others add time, not coverage.
+JA_PHONE_PAGES = ["ja/index.html", "ja/book/00_intro.html", "ja/book/05_backprop.html",
+                  "ja/book/09_architecture.html", "ja/book/glossary.html", "ja/book/appendix/notation.html"]
 WIDTHS = {"desktop": 1280, "phone": 390}
 EXPLORER_PAGES = {"book/01_convolution.html": 1, "book/02_stride.html": 1, "book/04_pooling.html": 1,
                   "book/07_what_it_learned.html": 1, "book/09_architecture.html": 1}
@@ -89,7 +95,7 @@ def test_layout_at_desktop_and_phone_width(view, path, width):
     assert headers <= 1, f"{headers} visible header bars"
 
 
-@pytest.mark.parametrize("path", PAGES + JA_PAGES)
+@pytest.mark.parametrize("path", PAGES + JA_PHONE_PAGES)
 def test_nothing_runs_off_a_phone_screen(view, path):
     page, _ = view(path, WIDTHS["phone"], PHONE_HEIGHT)
     overflowing = page.evaluate(OVERFLOWING)
