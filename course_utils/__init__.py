@@ -6,6 +6,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``activations``: feature maps of a trained model's layers, display scaling, dead channels.
 - ``architectures``: the variants of the source CNN compared in chapter 9, receptive fields, parameter tables.
 - ``backprop``: the backward pass the chapters teach, in NumPy: softmax and cross-entropy, dense, ReLU, dropout, convolution and pooling gradients, Adadelta.
+- ``batchnorm``: batch normalisation forward (training and inference) and backward, in NumPy, as Keras computes it.
 - ``checks``: the exercises' checkers and their registry ``EXERCISES``.
 - ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
 - ``data``: loading, validating and preparing MNIST (the one place that reads the file).
@@ -18,15 +19,17 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``grading_worker``: runs inside the sandbox: a student's notebook, then calls of its functions.
 - ``i18n``: the language of the checkers' messages (English or Japanese), with gettext.
 - ``im2col``: the fast im2col convolution ``conv2d_im2col``: batches, threads, memory budget, cores.
+- ``initialisation``: the He and Glorot scales of initial weights, and the fans Keras counts.
 - ``integrity``: whether a student's function does the work itself, read from the notebook's source.
 - ``metrics``: scoring predictions: the confusion matrix.
 - ``models``: the source CNN, the MLP baseline, the small CNN, and loading their reference runs.
+- ``optimizers``: SGD (with momentum, Nesterov), Adam and Adadelta as NumPy update rules, exactly as Keras 3.
 - ``ops``: the operations the chapters teach, in NumPy: convolution, padding, pooling, im2col's unrolling.
 - ``paired_tests``: comparing two classifiers on the same test images (McNemar's test).
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
 - ``runs``: training configurations, run manifests, and saving and loading trained runs.
 - ``sandbox``: starting the grading worker in bubblewrap, with limits on memory, processes, time.
-- ``selection``: chapter 9's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained to a plateau.
+- ``selection``: chapter 9's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.
 - ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
 - ``sweep``: the architecture sweep of chapter 9, one result file per variant and seed.
 """
