@@ -22,7 +22,9 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+import os
 import re
+import stat
 import subprocess
 import threading
 import time
@@ -335,13 +337,37 @@ def exercises_for(notebook, path: Path, chapters: dict[str, list[str]], requeste
 
 # --- one submission ------------------------------------------------------------------------
 
-def _read(path: Path):
-    """(raw bytes, notebook) or raises with a reason."""
-    size = path.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"the file has {size} bytes, more than {MAX_NOTEBOOK_BYTES}")
-    raw = path.read_bytes()
-    notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
+def read_submission_bytes(path: Path, root: Path | None) -> bytes:
+    """The bytes of ``path`` if it is a regular file inside ``root``, reached through no
+    symbolic link; else ValueError. (A submission linked to /proc/self/environ or to any
+    file the grader can read must not be read: the grader runs outside the sandbox.)"""
+    if root is not None:     # no link anywhere below the submissions folder
+        inside = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+        if os.path.realpath(path) != os.path.join(os.path.realpath(root), inside):
+            raise ValueError("not graded: the notebook is reached through a link, not a plain file")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise ValueError("not graded: the notebook could not be opened as a plain file") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not graded: not a regular file")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise ValueError(f"the file has {info.st_size} bytes, more than {MAX_NOTEBOOK_BYTES}")
+        return file.read(MAX_NOTEBOOK_BYTES + 1)
+
+
+def _read(path: Path, root: Path | None = None):
+    """(raw bytes, notebook) or raises ValueError with a reason that quotes none of the
+    file's content (a parser's message would: it goes into the feedback)."""
+    raw = read_submission_bytes(path, root)
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"the file has more than {MAX_NOTEBOOK_BYTES} bytes")
+    try:
+        notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception:
+        raise ValueError(f"not a notebook ({len(raw)} bytes that are not notebook JSON)") from None
     cells = notebook.get("cells")
     if not isinstance(cells, list) or not all(
             isinstance(cell, dict) and isinstance(cell.get("source", ""), str) for cell in cells):
@@ -405,7 +431,7 @@ def grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], opt
     """Grade one notebook, with its feedback in the notebook's language; never raises for
     anything the notebook contains or does."""
     try:
-        language = notebook_language(_read(path)[1])
+        language = notebook_language(_read(path, root)[1])
     except Exception:   # reported below, in English
         language = "en"
     with using_language(language):
@@ -417,8 +443,8 @@ def _grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], op
     began = time.monotonic()
     student = path.relative_to(root).as_posix()
     try:
-        raw, notebook = _read(path)
-    except Exception as error:  # not UTF-8, not JSON, not a notebook, too large, unreadable
+        raw, notebook = _read(path, root)
+    except Exception as error:  # a link, not UTF-8, not JSON, not a notebook, too large, unreadable
         labels = exercises_for(None, path, chapters, requested)
         verdicts = {label: Verdict(label, False, _("Not graded: the notebook could not be read")) for label in labels}
         return SubmissionGrade(student, f"unreadable ({type(error).__name__})", verdicts, [str(error)[:300]],

@@ -57,7 +57,7 @@ def submissions_in(folder: Path) -> list[Path]:
         parts = path.relative_to(folder).parts
         if any(part == ".ipynb_checkpoints" or part.startswith(".") for part in parts):
             continue
-        if path.is_file():
+        if path.is_file() or path.is_symlink():   # a link is graded as "not graded", not skipped
             found.append(path)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 

@@ -224,6 +224,36 @@ def test_no_sandbox_warns_and_scores_the_chapter_only(tmp_path):
     assert row["out_of"] == "2"
 
 
+def test_a_linked_submission_is_not_read_and_nothing_of_it_is_quoted(tmp_path):
+    """A notebook that is a symbolic link (to /proc/self/environ, or to any file the grader
+    can read), or that sits in a linked folder, is not graded, and no byte of its target
+    reaches the feedback; a file that is not notebook JSON is named by its size only."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("MNIST_PATH=TOP-SECRET-VALUE\n" * 3)
+    outside = tmp_path / "outside"
+    write_notebook(outside / "02_stride.ipynb", [SUBMISSIONS["honest.ipynb"][2]])
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "environ.ipynb").symlink_to("/proc/self/environ")
+    (subs / "secret.ipynb").symlink_to(secret)
+    (subs / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (subs / "borrowed.ipynb").symlink_to(outside / "02_stride.ipynb")    # a valid notebook, elsewhere
+    (subs / "garbage.ipynb").write_text("MNIST_PATH=TOP-SECRET-VALUE, not JSON")
+    run = subprocess.run(GRADE + [str(subs), "--out", str(tmp_path / "g.csv"), "--no-sandbox",
+                                  "--exercises", "ex-output-size"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "MNIST_PATH": "TOP-SECRET-VALUE"})
+    assert run.returncode == 0, run.stderr
+    written = (tmp_path / "g.csv").read_text() + (tmp_path / "g-feedback.csv").read_text()
+    assert "SECRET" not in written and "MNIST_PATH" not in written
+    rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv"))}
+    for student in ("environ.ipynb", "secret.ipynb", "garbage.ipynb", "borrowed.ipynb"):
+        assert rows[student]["status"].startswith("unreadable") and rows[student]["ex-output-size"] == "0", rows
+    linked = [s for s in rows if s.startswith("linked-folder")]     # not searched, or not read
+    assert all(rows[s]["status"].startswith("unreadable") for s in linked), rows
+    assert "not a notebook (" in (tmp_path / "g-feedback.csv").read_text()
+
+
 def test_the_feedback_speaks_the_language_of_the_notebook(tmp_path):
     """A notebook of the Japanese student edition ("course": {"language": "ja"}) gets its
     verdicts in Japanese, an English one in English, in one run."""
