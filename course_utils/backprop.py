@@ -414,6 +414,18 @@ def avg_pool2d_backward(x, dz, size: int = 2, stride: int | None = None):
 
 # --- the optimizer ------------------------------------------------------------------------
 
+def same_shape(v, g, **state):
+    """``(v, g)`` as arrays, after checking that the gradient and every piece of an
+    optimizer's state have the weights' shape (shared by course_utils.optimizers)."""
+    v, g = np.asarray(v), np.asarray(g)
+    if g.shape != v.shape:
+        raise ValueError(f"g: expected the gradient to have the shape of v {v.shape}, got shape {g.shape}")
+    for name, value in state.items():
+        if np.shape(value) != v.shape:
+            raise ValueError(f"{name}: expected shape {v.shape} (that of v), got shape {np.shape(value)}")
+    return v, g
+
+
 def adadelta_step(v, g, accumulated_grad, accumulated_delta, learning_rate: float = 1.0,
                   rho: float = 0.95, eps: float = 1e-7):
     """One update of a weight array ``v`` by Adadelta, exactly as Keras 3 computes it.
@@ -435,12 +447,7 @@ def adadelta_step(v, g, accumulated_grad, accumulated_delta, learning_rate: floa
     >>> v.round(6), Eg
     (array([0.998586]), array([0.0125]))
     """
-    v, g = np.asarray(v), np.asarray(g)
-    if g.shape != v.shape:
-        raise ValueError(f"g: expected the gradient to have the shape of v {v.shape}, got shape {g.shape}")
-    for name, value in (("accumulated_grad", accumulated_grad), ("accumulated_delta", accumulated_delta)):
-        if np.shape(value) != v.shape:
-            raise ValueError(f"{name}: expected shape {v.shape} (that of v), got shape {np.shape(value)}")
+    v, g = same_shape(v, g, accumulated_grad=accumulated_grad, accumulated_delta=accumulated_delta)
     accumulated_grad = rho * accumulated_grad + (1 - rho) * g * g
     delta = -np.sqrt(accumulated_delta + eps) * g / np.sqrt(accumulated_grad + eps)
     accumulated_delta = rho * accumulated_delta + (1 - rho) * delta * delta

@@ -429,17 +429,8 @@ def notebook_language(notebook) -> str:
 def grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], options: Options,
                      requested=None) -> SubmissionGrade:
     """Grade one notebook, with its feedback in the notebook's language; never raises for
-    anything the notebook contains or does."""
-    try:
-        language = notebook_language(_read(path, root)[1])
-    except Exception:   # reported below, in English
-        language = "en"
-    with using_language(language):
-        return _grade_submission(path, root, chapters, options, requested)
-
-
-def _grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], options: Options,
-                      requested=None) -> SubmissionGrade:
+    anything the notebook contains or does. The file is read once: the bytes graded are
+    the bytes whose language was read."""
     began = time.monotonic()
     student = path.relative_to(root).as_posix()
     try:
@@ -449,6 +440,12 @@ def _grade_submission(path: Path, root: Path, chapters: dict[str, list[str]], op
         verdicts = {label: Verdict(label, False, _("Not graded: the notebook could not be read")) for label in labels}
         return SubmissionGrade(student, f"unreadable ({type(error).__name__})", verdicts, [str(error)[:300]],
                                time.monotonic() - began)
+    with using_language(notebook_language(notebook)):
+        return _grade_notebook(path, student, raw, notebook, chapters, options, requested, began)
+
+
+def _grade_notebook(path: Path, student: str, raw: bytes, notebook, chapters: dict[str, list[str]],
+                    options: Options, requested, began: float) -> SubmissionGrade:
     labels = exercises_for(notebook, path, chapters, requested)
     cells = [cell.get("source", "") for cell in notebook.cells if cell.get("cell_type") == "code"]
     names = [checks.EXERCISES[label][0] for label in labels]

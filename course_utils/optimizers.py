@@ -21,19 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.backprop import adadelta_step
+from course_utils.backprop import adadelta_step, same_shape
 
 __all__ = ["sgd_step", "adam_step", "adadelta_step"]
 
 
 def _same_shape(v, g, **state):
-    v, g = np.asarray(v, dtype=float), np.asarray(g, dtype=float)
-    if g.shape != v.shape:
-        raise ValueError(f"g: expected the gradient to have the shape of v {v.shape}, got shape {g.shape}")
-    for name, value in state.items():
-        if np.shape(value) != v.shape:
-            raise ValueError(f"{name}: expected shape {v.shape} (that of v), got shape {np.shape(value)}")
-    return v, g
+    v, g = same_shape(v, g, **state)
+    return v.astype(float), g.astype(float)
 
 
 def sgd_step(v, g, velocity=None, learning_rate: float = 0.01, momentum: float = 0.0,

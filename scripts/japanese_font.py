@@ -115,6 +115,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("fontsource", type=Path, help="the npm package folder @fontsource/noto-sans-jp")
     parser.add_argument("builds", type=Path, nargs="+", help="built HTML folders (each gets _static/fonts)")
     args = parser.parse_args(argv)
+    if not (args.fontsource / "400.css").is_file():
+        parser.error(f"{args.fontsource}: not the npm package @fontsource/noto-sans-jp (no 400.css); "
+                     "`make book` installs it")
     for build in args.builds:
         if not (build / "_static").is_dir():
             parser.error(f"{build}: not a built book (no _static folder)")

@@ -30,37 +30,24 @@ def test_every_english_page_has_a_japanese_page():
     assert not extra, f"Japanese pages with no English page: {extra}"
 
 
+# Each way a Japanese page must agree with its English page, and why:
+CHECKS = {
+    "code cells are the English ones": translations.code_differences,
+    # so the English claims check, which ties every number to a printed output or a
+    # citation, covers the Japanese prose: it states exactly those numbers
+    "prose states the English numbers": translations.number_differences,
+    "labels, references and equations are the English ones": translations.structure_differences,
+    "translates the current English prose": translations.staleness,
+    # outputs are not executed twice: nbval on the English notebooks covers both
+    "notebook holds the English outputs": translations.output_differences,
+}
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda name: name.replace(" ", "-"))
 @pytest.mark.parametrize("page", PAGES, ids=ids)
-def test_code_cells_are_the_english_ones(page):
-    problems = translations.code_differences(page)
-    assert not problems, f"{page.name}: " + "; ".join(problems)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=ids)
-def test_prose_states_the_english_numbers(page):
-    """So the English claims check, which ties every number to a printed output or a
-    citation, covers the Japanese prose: it states exactly those numbers."""
-    problems = translations.number_differences(page)
-    assert not problems, f"{page.name}: " + "; ".join(problems)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=ids)
-def test_labels_references_and_equations_are_the_english_ones(page):
-    problems = translations.structure_differences(page)
-    assert not problems, f"{page.name}: " + "; ".join(problems)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=ids)
-def test_translation_is_of_the_current_english_prose(page):
-    problems = translations.staleness(page)
-    assert not problems, f"{page.relative_to(ROOT)}: " + "; ".join(problems)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=ids)
-def test_notebook_holds_the_english_outputs(page):
-    """Outputs are not executed twice: nbval on the English notebooks covers both."""
-    problems = translations.output_differences(page)
-    assert not problems, f"{page.name}: " + "; ".join(problems)
+def test_japanese_page_agrees_with_the_english_one(page, check):
+    problems = CHECKS[check](page)
+    assert not problems, f"{page.relative_to(ROOT)}: {check}? no: " + "; ".join(problems)
 
 
 # ---------------------------------------------------------------- the two books
