@@ -46,7 +46,7 @@ help:
 	@echo "make pdf        print both editions to _build/pdf/book.pdf and book-ja.pdf (headless Chromium)"
 	@echo "make notebooks  re-execute every chapter and rewrite its paired .ipynb"
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
-	@echo "make experiments  run the architecture sweep of chapter 9 into experiments/sweep (resumable; hours on 2 cores)"
+	@echo "make experiments  run the architecture sweep of chapter 10 into experiments/sweep (resumable; hours on 2 cores)"
 	@echo "make student    write the student edition (notebooks and HTML) into student/"
 	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks, each in a sandbox, into grades.csv"
 	@echo "make clean      remove _build and student/ (keeps .venv)"

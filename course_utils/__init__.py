@@ -4,7 +4,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 ``from course_utils.data import load_mnist``.
 
 - ``activations``: feature maps of a trained model's layers, display scaling, dead channels.
-- ``architectures``: the variants of the source CNN compared in chapter 9, receptive fields, parameter tables.
+- ``architectures``: the variants of the source CNN compared in chapter 10, receptive fields, parameter tables.
 - ``backprop``: the backward pass the chapters teach, in NumPy: softmax and cross-entropy, dense, ReLU, dropout, convolution and pooling gradients, Adadelta.
 - ``batchnorm``: batch normalisation forward (training and inference) and backward, in NumPy, as Keras computes it.
 - ``checks``: the exercises' checkers and their registry ``EXERCISES``.
@@ -29,9 +29,9 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
 - ``runs``: training configurations, run manifests, and saving and loading trained runs.
 - ``sandbox``: starting the grading worker in bubblewrap, with limits on memory, processes, time.
-- ``selection``: chapter 9's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.
+- ``selection``: chapter 10's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.
 - ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
-- ``sweep``: the architecture sweep of chapter 9, one result file per variant and seed.
+- ``sweep``: the architecture sweep of chapter 10, one result file per variant and seed.
 """
 
 __version__ = "0.1.0"  # the one place the version is stated (pyproject.toml reads it)

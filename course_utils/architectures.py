@@ -1,4 +1,4 @@
-"""Variations of the source CNN for chapter 9, and two ways to read any model's layers.
+"""Variations of the source CNN for chapter 10, and two ways to read any model's layers.
 
 An :class:`ArchitectureSpec` says how a variant differs from the source model; its
 ``build`` makes the Keras model. :func:`receptive_fields` and :func:`parameter_table`

@@ -902,7 +902,7 @@ def _one_se_choice(rows):
 
 
 def check_one_se_rule(student) -> CheckResult:
-    """Exercise: ``choose(rows)``: chapter 9's rule on rows ``{"variant", "parameters",
+    """Exercise: ``choose(rows)``: chapter 10's rule on rows ``{"variant", "parameters",
     "val_accuracies": [seed 0, seed 1, seed 2]}``: the variant with the fewest parameters
     whose mean is at least the best mean minus the best's standard error (sample standard
     deviation / sqrt(3)); returns its name."""
@@ -942,6 +942,100 @@ def check_one_se_rule(student) -> CheckResult:
 
 # --- the exercises that ask for code: label -> (function name the student defines, checker)
 
+# --- training well: a momentum step, the He scale, batch normalisation --------------------
+
+def _momentum_reference(v, g, phi, learning_rate, momentum):
+    from course_utils.optimizers import sgd_step    # proved against keras.optimizers.SGD
+
+    return np.stack(sgd_step(v, g, phi, learning_rate, momentum))
+
+
+def check_momentum_step(student) -> CheckResult:
+    """Exercise: ``momentum_step(v, g, phi, learning_rate, momentum)`` returns
+    ``np.stack([v, phi])`` after one step of SGD with momentum, as Keras computes it."""
+    def make(rng, n, learning_rate, momentum, fresh):
+        v, g = rng.normal(size=n), rng.normal(size=n) * 10.0 ** rng.uniform(-2, 1, size=n)
+        phi = np.zeros(n) if fresh else rng.normal(size=n) * 0.1
+        words = (_("{n} weights, learning_rate={learning_rate}, momentum={momentum}, velocity at zero") if fresh
+                 else _("{n} weights, learning_rate={learning_rate}, momentum={momentum}, velocity already moving"))
+        return Case((v, g, phi, learning_rate, momentum),
+                    words.format(n=n, learning_rate=learning_rate, momentum=momentum))
+
+    cases = _random_cases([(5, 0.1, 0.9, True), (6, 0.1, 0.9, False), (4, 0.05, 0.5, False),
+                           (8, 1.0, 0.99, False), (3, 0.3, 0.6, False)], 17, make)
+    mistakes = [
+        (lambda v, g, phi, lr, mu: np.stack([v - lr * (mu * phi + (1 - mu) * g), mu * phi + (1 - mu) * g]),
+         N_("the velocity is a running sum, not a running average: phi <- momentum * phi - learning_rate * g")),
+        (lambda v, g, phi, lr, mu: _momentum_reference(v, g, np.zeros_like(phi), lr, mu),
+         N_("the old velocity is part of the step: phi <- momentum * phi - learning_rate * g")),
+        (lambda v, g, phi, lr, mu: np.stack([v + mu * phi - lr * g, mu * phi - lr * g]),
+         N_("the weights move by the new velocity, not by the old one")),
+        (lambda v, g, phi, lr, mu: np.stack([v + mu * phi + lr * g, mu * phi + lr * g]),
+         N_("a step goes against the gradient: subtract learning_rate * g")),
+    ]
+    return run_checker(N_("one momentum step"), student, _momentum_reference, cases, mistakes, atol=1e-9)
+
+
+def _he_reference(kernel_shape):
+    from course_utils.initialisation import he_std      # checked against keras.initializers.HeNormal
+
+    return np.float64(he_std(kernel_shape))
+
+
+def check_he_std(student) -> CheckResult:
+    """Exercise: ``he_std(kernel_shape)``, the He standard deviation sqrt(2 / n_in) of a conv
+    kernel (H, H, K, M) or a dense kernel (inputs, outputs)."""
+    shapes = [(3, 3, 1, 32), (3, 3, 32, 64), (9216, 128), (128, 10), (5, 5, 3, 16), (1, 1, 64, 32), (7, 7, 2, 8)]
+    cases = [Case((shape,), _("kernel of shape {shape}").format(shape=shape)) for shape in shapes]
+    mistakes = [
+        (lambda shape: np.float64(np.sqrt(2 / shape[-2])),
+         N_("a conv unit sums over its whole window: n_in = H * H * K, not K")),
+        (lambda shape: np.float64(np.sqrt(2 / np.prod(shape[:-2]) / shape[-1]) if len(shape) > 2
+                                  else np.sqrt(2 / shape[-1])),
+         N_("n_in counts the inputs of one unit, not its outputs")),
+        (lambda shape: np.float64(np.sqrt(1 / np.prod(shape[:-1]))),
+         N_("after a ReLU the variance is 2 / n_in: ReLU halves the mean square")),
+        (lambda shape: np.float64(2 / np.prod(shape[:-1])), N_("return the standard deviation, the square root of the variance")),
+        (lambda shape: np.float64(np.sqrt(2 / (np.prod(shape[:-1]) + np.prod(shape[:-2]) * shape[-1]))),
+         N_("that is Glorot's scale; He's uses n_in alone")),
+    ]
+    return run_checker(N_("the He scale"), student, _he_reference, cases, mistakes, atol=1e-12)
+
+
+def _batch_norm_reference(u, gamma, beta, eps):
+    from course_utils.batchnorm import batch_norm_forward   # proved against keras.layers.BatchNormalization
+
+    channels = u.shape[-1]
+    return batch_norm_forward(u, gamma, beta, np.zeros(channels), np.ones(channels), True, epsilon=eps)[0]
+
+
+def check_batch_norm_forward(student) -> CheckResult:
+    """Exercise: ``batch_norm(u, gamma, beta, eps)``, batch normalisation in training mode of
+    a batch (N, W, W, M): statistics per channel over the batch and every position."""
+    def make(rng, n, side, channels, eps):
+        u = rng.normal(size=(n, side, side, channels)) * rng.uniform(0.5, 4, channels) + rng.normal(0, 3, channels)
+        gamma, beta = rng.normal(1, 0.5, channels), rng.normal(0, 0.5, channels)
+        return Case((u, gamma, beta, eps), _("a batch of shape {shape}, eps={eps}").format(shape=u.shape, eps=eps))
+
+    cases = _random_cases([(4, 5, 3, 1e-3), (2, 6, 4, 1e-2), (8, 3, 2, 1e-3), (3, 4, 5, 0.5)], 19, make)
+
+    def normalise(u, gamma, beta, eps, axes=(0, 1, 2), ddof=0, outside=False):
+        mean, std = u.mean(axis=axes, keepdims=True), u.std(axis=axes, ddof=ddof, keepdims=True)
+        scale = std + eps if outside else np.sqrt(std ** 2 + eps)
+        return gamma * (u - mean) / scale + beta
+
+    mistakes = [
+        (lambda *a: normalise(*a, axes=(1, 2)),
+         N_("the statistics are the batch's: one mean and variance per channel over the images and the positions")),
+        (lambda *a: normalise(*a, axes=(0, 1, 2, 3)), N_("each channel gets its own mean and variance")),
+        (lambda *a: normalise(*a, ddof=1), N_("batch normalisation divides by n, not n - 1 (the biased variance)")),
+        (lambda *a: normalise(*a, outside=True), N_("eps goes inside the square root: sqrt(var + eps)")),
+        (lambda u, gamma, beta, eps: normalise(u, 1.0, 0.0, eps), N_("scale by gamma and add beta at the end")),
+    ]
+    return run_checker(N_("batch normalisation, forward"), student, _batch_norm_reference, cases, mistakes,
+                       atol=1e-9)
+
+
 EXERCISES = {
     "ex-conv-single": ("my_conv", check_conv2d_single),
     "ex-output-size": ("my_output_size", check_output_size),
@@ -965,6 +1059,9 @@ EXERCISES = {
     "ex-adadelta-step": ("my_adadelta_step", check_adadelta_step),
     "ex-xcol-shape": ("my_xcol_shape", check_xcol_shape),
     "ex-one-se-rule": ("my_choose", check_one_se_rule),
+    "ex-momentum-step": ("my_momentum_step", check_momentum_step),
+    "ex-he-std": ("my_he_std", check_he_std),
+    "ex-batch-norm-forward": ("my_batch_norm", check_batch_norm_forward),
 }
 
 

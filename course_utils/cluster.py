@@ -401,7 +401,7 @@ def _share_mnist(client, data, log):
 
 
 def selection_task(stage: str, name: str, seed: int, data=None) -> dict:
-    """Runs on a worker: one run of chapter 9's protocol, ``stage`` "finalists" (trained and
+    """Runs on a worker: one run of chapter 10's protocol, ``stage`` "finalists" (trained and
     tested once, :func:`course_utils.selection.train_finalist`) or "plateau" (trained until its
     training accuracy stops rising, :func:`course_utils.selection.train_to_plateau`)."""
     from course_utils import selection
@@ -425,6 +425,34 @@ def run_selection(client, stage: str, pairs: list[tuple[str, int]], results_dir:
              for n, s in sorted(todo, key=lambda pair: (-sweep.multiply_adds(pair[0]), pair[1]))]
     return _run_storing(client, tasks, shared, lambda r: selection.result_path(results_dir, r["variant"], r["seed"]),
                         _selection_line, log)
+
+
+def training_well_task(name: str, seed: int, data=None) -> dict:
+    """Runs on a worker: one run of the chapter "Training well" (course_utils.training_well)."""
+    from course_utils import training_well
+
+    return training_well.train_run(name, seed, _prepared_mnist(data))
+
+
+def run_training_well(client, pairs: list[tuple[str, int]], results_dir: Path, data=None, log=print) -> list[Path]:
+    """Run the (run, seed) ``pairs`` of "Training well" not stored yet in ``results_dir``, in
+    their order, each stored as it finishes. Returns the paths written."""
+    from course_utils import training_well as tw
+
+    todo = [(n, s) for n, s in pairs if tw.read(tw.result_path(results_dir, n, s)) is None]
+    log(f"training-well: {len(pairs) - len(todo)} runs already stored in {results_dir}; {len(todo)} to train")
+    if not todo:
+        return []
+    shared = _share_mnist(client, data, log)
+    tasks = [Task(f"training-well-{n}-seed{s}", training_well_task, (n, s, shared)) for n, s in todo]
+    return _run_storing(client, tasks, shared, lambda r: tw.result_path(results_dir, r["run"], r["seed"]),
+                        _training_well_line, log)
+
+
+def _training_well_line(record: dict) -> str:
+    final = record["final"]
+    return (f"{record['run']} seed {record['seed']}: {final['epochs_trained']} epochs, validation loss "
+            f"{final['val_loss']:.4f}, accuracy {final['val_accuracy']:.4f}")
 
 
 def _selection_line(record: dict) -> str:

@@ -2,7 +2,7 @@
 batch of images, in threads, within a memory budget.
 
 ``ops`` holds the readable operations the chapters teach (``ops.im2col`` unrolls the
-windows in one line); this module is the fast version chapter 8 times against TensorFlow:
+windows in one line); this module is the fast version chapter 9 times against TensorFlow:
 it decides its batches before allocating anything (:func:`batch_plan`), reuses its
 buffers, runs one thread per usable core (:func:`usable_cores`, which respects the
 container's CPU quota) and keeps BLAS single-threaded meanwhile without ever leaving it

@@ -80,7 +80,7 @@ def build_mlp(learning_rate: float = 1.0, compiled: bool = True) -> keras.Sequen
 
 def build_small_cnn(learning_rate: float = 1.0, compiled: bool = True,
                     head: str = "flatten") -> keras.Sequential:
-    """The course's recommended small MNIST CNN (chapter 9): common practice applied.
+    """The course's recommended small MNIST CNN (chapter 10): common practice applied.
 
     Stacks of 3x3 filters, channels doubling (32 -> 64) as pooling halves the resolution,
     and a second pooling before the classifier so that the first Dense layer sees 4x4x64

@@ -1,4 +1,4 @@
-"""Comparing two classifiers on the same test images (chapter 9).
+"""Comparing two classifiers on the same test images (chapter 10).
 
 Two models scored on the same 10,000 digits are *paired*: most digits are right for both
 or wrong for both, and only the digits where they disagree say which model is better.

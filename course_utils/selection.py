@@ -1,4 +1,4 @@
-"""Choosing an architecture (chapter 9): a rule fixed before the results, applied to
+"""Choosing an architecture (chapter 10): a rule fixed before the results, applied to
 validation accuracy alone; the finalists trained afresh and tested once; and the
 global-average-pooling heads trained until their training accuracy levels off.
 

@@ -1,4 +1,4 @@
-"""The architecture sweep of chapter 9: one factor at a time around the source CNN.
+"""The architecture sweep of chapter 10: one factor at a time around the source CNN.
 
 Every variant is trained with the same short schedule and several seeds. Each finished
 (variant, seed) pair is stored at once as its own JSON file, written to a temporary name
@@ -32,7 +32,7 @@ SEEDS = (0, 1, 2)
 # on validation accuracy, and the small CNN's global-average-pooling head) get five seeds.
 FIVE_SEEDS = (0, 1, 2, 3, 4)
 # Version 2 records no test accuracy: the sweep chooses on validation accuracy alone, and
-# only the finalists of chapter 9's rule are tested (course_utils.selection). The first
+# only the finalists of chapter 10's rule are tested (course_utils.selection). The first
 # 55 runs, version 1, had computed test accuracy too; it was removed from their files when
 # the rule was fixed (git history keeps them).
 FORMAT_VERSION = 2

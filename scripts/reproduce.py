@@ -1,4 +1,4 @@
-"""Reproduce the reference runs: the source CNN, the MLP baseline and the small CNN of chapter 9.
+"""Reproduce the reference runs: the source CNN, the MLP baseline and the small CNN of chapter 10.
 
 Usage: python scripts/reproduce.py [source_cnn] [mlp] [small_cnn]     (default: all)
 
@@ -18,7 +18,7 @@ from course_utils.data import prepare_mnist
 from course_utils.models import BUILDERS, MLP_CONFIG, REFERENCE_DIR, SMALL_CONFIG, SOURCE_CONFIG
 
 CONFIGS = {"source_cnn": SOURCE_CONFIG, "mlp": MLP_CONFIG, "small_cnn": SMALL_CONFIG}
-# The small CNN of chapter 9 must match the source's accuracy (0.9915) to earn its place.
+# The small CNN of chapter 10 must match the source's accuracy (0.9915) to earn its place.
 MIN_ACCURACY = {"source_cnn": 0.990, "mlp": 0.97, "small_cnn": 0.991}
 
 

@@ -1,14 +1,15 @@
-"""Run the architecture sweep of chapter 9 (`make experiments`), resuming where it stopped.
+"""Run the architecture sweep of chapter 10 (`make experiments`), resuming where it stopped.
 
 Usage: python scripts/run_experiments.py [--only NAME ...] [--seeds 0 1 2] [--results DIR] [--list]
                                          [--scheduler tcp://HOST:PORT] [--workers N]
        python scripts/run_experiments.py --promote [--results DIR]
-       python scripts/run_experiments.py --finalists | --plateau   (chapter 9's protocol, after the sweep)
+       python scripts/run_experiments.py --finalists | --plateau   (chapter 10's protocol, after the sweep)
+       python scripts/run_experiments.py --training-well            (the runs of "Training well")
 
 Every (variant, seed) run is stored as soon as it finishes in
 experiments/sweep/<variant>-seed<k>.json (--results; a folder of the checkout, outside the
 installed package); runs already stored there are skipped, so an interrupted sweep
-(Ctrl-C, a closed laptop) continues with the next command. Chapter 9 reads the committed
+(Ctrl-C, a closed laptop) continues with the next command. Chapter 10 reads the committed
 results in course_utils/reference/sweep; --promote copies the finished runs there (in a
 development checkout), after which `make notebooks` re-executes the chapter on them. Without
 --seeds each variant gets its planned seeds (three, or five for the variants the chapter
@@ -23,10 +24,12 @@ process per core, at most one per 2 GiB of memory, as measured best on 2 cores);
 This process writes every result file. The local cluster starts while this process imports
 TensorFlow and reads what is stored, so it starts even when nothing is left to train.
 
---finalists applies chapter 9's selection rule (course_utils.selection) to the committed
+--finalists applies chapter 10's selection rule (course_utils.selection) to the committed
 sweep's validation accuracy, then trains every finalist with seeds the sweep never used and
 tests it once, into experiments/finalists; --plateau trains the global-average-pooling heads
-until their training accuracy levels off, into experiments/plateau. --promote copies
+until their training accuracy levels off, into experiments/plateau; --training-well runs
+the learning-rate, overfitting and depth experiments of "Training well"
+(course_utils.training_well) into experiments/training_well. --promote copies
 these too into course_utils/reference/.
 """
 
@@ -40,7 +43,8 @@ from pathlib import Path
 from course_utils import cluster   # no TensorFlow yet: see `planned_sweep`
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "sweep"
-STAGES = {"finalists": RESULTS.parent / "finalists", "plateau": RESULTS.parent / "plateau"}
+STAGES = {"finalists": RESULTS.parent / "finalists", "plateau": RESULTS.parent / "plateau",
+          "training-well": RESULTS.parent / "training_well"}
 PLATEAU_RUNS = [("head-gap", 0), ("small_cnn-head-gap", 0)]
 
 
@@ -61,7 +65,7 @@ def planned_sweep(args):
 
 
 def run_selection_stage(stage: str, args) -> int:
-    """Chapter 9's protocol after the sweep: the finalists, or the heads trained to a plateau."""
+    """Chapter 10's protocol after the sweep: the finalists, or the heads trained to a plateau."""
     log = lambda line: print(line, flush=True)  # noqa: E731
 
     def plan():
@@ -69,6 +73,10 @@ def run_selection_stage(stage: str, args) -> int:
 
         if stage == "plateau":
             return PLATEAU_RUNS
+        if stage == "training-well":
+            from course_utils import training_well
+
+            return training_well.planned_runs()
         chosen = selection.choose(sweep.load_results())
         log(f"rule (on validation accuracy, seeds {selection.SELECTION_SEEDS}): best {chosen['best']}, "
             f"threshold {chosen['threshold']:.4f}, within it {chosen['within']}, choice {chosen['choice']}")
@@ -78,7 +86,10 @@ def run_selection_stage(stage: str, args) -> int:
 
     try:
         with cluster.connect_while(plan, args.scheduler, args.workers, log=log) as (client, pairs):
-            cluster.run_selection(client, stage, pairs, STAGES[stage], log=log)
+            if stage == "training-well":
+                cluster.run_training_well(client, pairs, STAGES[stage], log=log)
+            else:
+                cluster.run_selection(client, stage, pairs, STAGES[stage], log=log)
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are stored; run the same command again to continue.", file=sys.stderr)
         return 130
@@ -95,11 +106,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--list", action="store_true", help="list the variants and stop")
     parser.add_argument("--promote", action="store_true",
                         help="copy the finished runs in --results into course_utils/reference/sweep (the "
-                             "committed results chapter 9 reads) and stop")
+                             "committed results chapter 10 reads) and stop")
     parser.add_argument("--finalists", action="store_true",
-                        help="chapter 9's finalists: chosen by the rule on validation accuracy, trained afresh, tested once")
+                        help="chapter 10's finalists: chosen by the rule on validation accuracy, trained afresh, tested once")
     parser.add_argument("--plateau", action="store_true",
                         help="train the global-average-pooling heads until their training accuracy levels off")
+    parser.add_argument("--training-well", action="store_true",
+                        help="the runs of the chapter 'Training well' (learning rates, overfitting, depth)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     parser.add_argument("--workers", type=int, default=None,
@@ -127,15 +140,20 @@ def main(argv: list[str]) -> int:
         from course_utils import selection
         from course_utils.files import write_atomic
 
-        for stage, target in (("finalists", selection.RESULTS_DIR), ("plateau", selection.PLATEAU_DIR)):
-            stored = [p for p in sorted(STAGES[stage].glob("*-seed*.json")) if selection.read(p)]
+        from course_utils import training_well
+
+        for stage, target, read in (("finalists", selection.RESULTS_DIR, selection.read),
+                                    ("plateau", selection.PLATEAU_DIR, selection.read),
+                                    ("training-well", training_well.RESULTS_DIR, training_well.read)):
+            stored = [p for p in sorted(STAGES[stage].glob("*-seed*.json")) if read(p)]
             target.mkdir(exist_ok=True)
             for path in stored:
                 write_atomic(target / path.name, path.read_bytes())
             print(f"{len(stored)} {stage} runs copied into {target}")
         return 0
-    if args.finalists or args.plateau:
-        return run_selection_stage("finalists" if args.finalists else "plateau", args)
+    if args.finalists or args.plateau or args.training_well:
+        stage = "finalists" if args.finalists else "plateau" if args.plateau else "training-well"
+        return run_selection_stage(stage, args)
     from course_utils.data import MnistDataError
 
     start = time.perf_counter()

@@ -457,7 +457,7 @@ def test_instructor_guide_lists_every_checked_exercise():
     assert listed == registered
 
 
-# --- chapters 8 and 9: the window matrix's shape, the one-standard-error rule ----------------
+# --- chapters 9 and 10: the window matrix's shape, the one-standard-error rule ----------------
 
 def xcol_shape_by_counting(N, W, K, H, s=1, P=0):
     """Count the windows one by one: every start row and column that fits the padded image."""

@@ -1,4 +1,4 @@
-"""Chapter 9's protocol (course_utils.selection) and the shifted-digit criterion
+"""Chapter 10's protocol (course_utils.selection) and the shifted-digit criterion
 (course_utils.shifted_digits), checked against values computed here independently."""
 
 from __future__ import annotations

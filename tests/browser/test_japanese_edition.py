@@ -104,7 +104,7 @@ def test_font_download_of_a_page_is_small(browser, server):
     sizes = []
     page = browser.new_page()
     page.on("response", lambda r: r.url.endswith(".woff2") and "fonts/" in r.url and sizes.append(len(r.body())))
-    page.goto(f"{server}/ja/book/09_architecture.html", wait_until="networkidle")
+    page.goto(f"{server}/ja/book/10_architecture.html", wait_until="networkidle")
     page.evaluate("() => document.fonts.ready")
     page.close()
     assert sizes, "the page downloaded no Japanese font"
@@ -113,7 +113,7 @@ def test_font_download_of_a_page_is_small(browser, server):
 
 # Each term and the chapter that teaches it (a term taught in two, either may come first).
 SEARCHES = {"畳み込み": ["01_convolution"], "プーリング": ["04_pooling"], "ストライド": ["02_stride"],
-            "逆伝播": ["05_backprop"], "特徴マップ": ["01_convolution", "07_what_it_learned"]}
+            "逆伝播": ["05_backprop"], "特徴マップ": ["01_convolution", "08_what_it_learned"]}
 
 
 @pytest.mark.parametrize("term, chapters", SEARCHES.items())
