@@ -22,11 +22,13 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``initialisation``: the He and Glorot scales of initial weights, and the fans Keras counts.
 - ``integrity``: whether a student's function does the work itself, read from the notebook's source.
 - ``metrics``: scoring predictions: the confusion matrix.
+- ``mnist_preprocessing``: MNIST's own preprocessing of a drawn digit (20 x 20 box, anti-aliased, centred by mass in 28 x 28).
 - ``models``: the source CNN, the MLP baseline, the small CNN, and loading their reference runs.
 - ``optimizers``: SGD (with momentum, Nesterov), Adam and Adadelta as NumPy update rules, exactly as Keras 3.
 - ``ops``: the operations the chapters teach, in NumPy: convolution, padding, pooling, im2col's unrolling.
 - ``paired_tests``: comparing two classifiers on the same test images (McNemar's test).
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
+- ``quantization``: weights as int8 with one scale per output channel, and a Keras model with those weights.
 - ``runs``: training configurations, run manifests, and saving and loading trained runs.
 - ``sandbox``: starting the grading worker in bubblewrap, with limits on memory, processes, time.
 - ``selection``: chapter 10's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.

@@ -22,6 +22,7 @@ Not yet: output size, case 1 of ...
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import dataclasses
 import signal
@@ -188,8 +189,26 @@ def _hint(student, cases, mistakes, atol: float, time_limit: float) -> str | Non
     return None
 
 
+# The grader's seed for the random cases (None: each checker's fixed seed, as in the notebook).
+_CASE_SEED: contextvars.ContextVar[int | None] = contextvars.ContextVar("case_seed", default=None)
+
+
+@contextlib.contextmanager
+def fresh_cases(seed: int):
+    """Within the block, every checker draws its random cases from ``seed`` mixed with its own
+    fixed seed: the grader passes a fresh seed that no notebook sees, so a table of the
+    notebook's cases (computed from this module's fixed seeds) answers none of them. The
+    student's own in-notebook check keeps the fixed cases, so a verdict there is repeatable."""
+    token = _CASE_SEED.set(int(seed))
+    try:
+        yield
+    finally:
+        _CASE_SEED.reset(token)
+
+
 def _random_cases(shapes, rng_seed: int, make):
-    rng = np.random.default_rng(rng_seed)
+    fresh = _CASE_SEED.get()
+    rng = np.random.default_rng(rng_seed if fresh is None else [fresh, rng_seed])
     return [make(rng, *shape) for shape in shapes]
 
 

@@ -14,9 +14,11 @@ In a running kernel the same HTML works in Jupyter too; the chapters keep their
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import json
+from pathlib import Path
 
 import numpy as np
 from IPython.display import HTML
@@ -29,57 +31,59 @@ _VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c",
 _DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
               "#fddbc7", "#f4a582", "#d6604d", "#b2182b"]
 
-# Shared drawing code: decode bytes, map values to colours, draw grids of cells.
-_COMMON_JS = """
-const ctl = n => root.querySelector('[name="' + n + '"]');
-const num = n => parseInt(ctl(n).value, 10);
-const bytes = b64 => Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-const canvas = root.querySelector('canvas'), ctx = canvas.getContext('2d');
-const status = root.querySelector('.cnn-explorer__status');
-function hex(c) { return [1, 3, 5].map(i => parseInt(c.slice(i, i + 2), 16)); }
-function cmap(stops, t) {
-  t = Math.min(1, Math.max(0, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(t)), f = t - i;
-  const a = hex(stops[i]), b = hex(stops[i + 1]);
-  return 'rgb(' + a.map((v, k) => Math.round(v + f * (b[k] - v))).join(',') + ')';
-}
-const GRAY_R = ['#ffffff', '#000000'];
-function drawMap(values, rows, cols, x0, y0, cell, stops, lo, hi) {
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
-    const v = values[i * cols + j];
-    ctx.fillStyle = cmap(stops, hi > lo ? (v - lo) / (hi - lo) : 0.5);
-    ctx.fillRect(x0 + j * cell, y0 + i * cell, cell, cell);
-  }
-}
-function box(x, y, w, h, colour, width) {
-  ctx.strokeStyle = colour; ctx.lineWidth = width; ctx.strokeRect(x, y, w, h);
-}
-function label(text, x, y) {
-  ctx.fillStyle = '#222'; ctx.font = '14px sans-serif'; ctx.fillText(text, x, y);
-}
-function say(text) { status.textContent = text; canvas.setAttribute('aria-label', text); }
-function player(steps, draw) {
-  const button = root.querySelector('button[data-play]'), step = ctl('step');
-  let timer = null;
-  function stop() { clearInterval(timer); timer = null; button.textContent = 'Play'; }
-  button.addEventListener('click', () => {
-    if (timer) return stop();
-    button.textContent = 'Pause';
-    if (num('step') >= steps() - 1) step.value = 0;
-    timer = setInterval(() => {
-      if (num('step') >= steps() - 1) return stop();
-      step.value = num('step') + 1; draw();
-    }, 400);
-    draw();
-  });
-  return stop;
-}
-root.querySelectorAll('input, select').forEach(e => e.addEventListener('input', () => {
-  const out = root.querySelector('output[for="' + e.id + '"]');
-  if (out) out.textContent = e.value;
-  render();
-}));
-"""
+# The explorers' shared JavaScript (and the draw-a-digit explorer's) lives in these files,
+# package data; an explorer's output carries the ones it needs inline (see library_tag).
+LIBRARY_DIR = Path(__file__).resolve().parent / "explorer_js"
+LIBRARIES = ("cnn_explorers.js", "cnn_draw_digit.js")
+
+
+@functools.cache
+def _library(name: str) -> str:
+    text = (LIBRARY_DIR / name).read_text(encoding="utf-8")
+    if "</script" in text.lower():
+        raise ValueError(f"{name}: a library inlined into <script> must not contain '</script'")
+    return text
+
+
+def library_tag(name: str) -> str:
+    """The inline ``<script>`` that carries library ``name`` in an explorer's output."""
+    return f'<script data-cnn-library="{name}">\n{_library(name)}</script>'
+
+
+def libraries_once(page: str, url_of) -> str:
+    """A built page with each inlined library replaced by one ``<script src>`` where it first appears.
+
+    An explorer's output carries its libraries inline, so it works alone in Jupyter or
+    Colab; a page of the book loads each once, from ``url_of(name)``, and the browser keeps
+    it for every other page (``config/sphinx/offline_book.py``).
+
+    Examples
+    --------
+    >>> page = "<p>a</p>" + library_tag("cnn_explorers.js") + "<p>b</p>" + library_tag("cnn_explorers.js")
+    >>> libraries_once(page, lambda name: "../_static/" + name)
+    '<p>a</p><script src="../_static/cnn_explorers.js" data-cnn-library="cnn_explorers.js"></script><p>b</p>'
+    """
+    for name in LIBRARIES:
+        inline = library_tag(name)
+        first = page.find(inline)
+        if first >= 0:
+            link = f'<script src="{html.escape(url_of(name))}" data-cnn-library="{name}"></script>'
+            page = page[:first] + link + page[first + len(inline):].replace(inline, "")
+    return page
+
+
+def script_json(data) -> str:
+    """``data`` as JSON that is safe inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` are written as JSON escapes (``\\u003c`` ...), so no string in
+    the data, such as ``</script>`` or ``<!--``, can end or change the element; JSON.parse
+    reads the same values.
+
+    >>> script_json({"name": "</script><b>"})
+    '{"name":"\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e"}'
+    """
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _b64(array) -> str:
@@ -110,23 +114,36 @@ def _play_button() -> str:
     return '<button type="button" data-play aria-label="Play the sliding window">Play</button>'
 
 
+def _explorer(kind: str, caption: str, body: str, data: dict, script: str,
+              libraries=("cnn_explorers.js",)) -> HTML:
+    """One explorer: a labelled group holding ``body``, its data as JSON, the libraries it
+    needs and its own ``script``, which runs with ``root`` (the group) and ``DATA``."""
+    payload = script_json(data)
+    uid = "cnnx-" + kind + "-" + hashlib.sha1((kind + caption + payload).encode()).hexdigest()[:10]
+    text = (f'<div class="cnn-explorer cnn-explorer--{kind}" id="{uid}" role="group" aria-labelledby="{uid}-caption">\n'
+            f'<p class="cnn-explorer__caption" id="{uid}-caption">{html.escape(caption)}</p>\n'
+            f'{body.replace("{uid}", uid)}\n'
+            f'<script type="application/json" id="{uid}-data">{payload}</script>\n'
+            + "\n".join(library_tag(name) for name in libraries) +
+            f'\n<script>(function () {{\n"use strict";\n'
+            f'const root = document.getElementById("{uid}");\n'
+            f'const DATA = JSON.parse(document.getElementById("{uid}-data").textContent);\n'
+            f'{script}\n}})();</script>\n'
+            f'</div>\n')
+    return HTML(text)
+
+
 def _page(kind: str, caption: str, controls: list[str], data: dict, script: str,
           width: int, height: int) -> HTML:
-    """One explorer: a labelled group of controls, a canvas and its drawing script."""
-    payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
-    uid = "cnnx-" + kind + "-" + hashlib.sha1((kind + caption + payload).encode()).hexdigest()[:10]
+    """An explorer made of labelled controls, one canvas drawn by ``script``'s ``render()``,
+    and a status line for screen readers, with the shared helpers of cnn_explorers.js."""
     rows = "".join(f'<div class="cnn-explorer__control">{c}</div>' for c in controls)
-    rows = rows.replace("{uid}", uid)
-    text = (f'<div class="cnn-explorer" id="{uid}" role="group" aria-labelledby="{uid}-caption">\n'
-            f'<p class="cnn-explorer__caption" id="{uid}-caption">{html.escape(caption)}</p>\n'
-            f'<div class="cnn-explorer__controls">{rows}</div>\n'
+    body = (f'<div class="cnn-explorer__controls">{rows}</div>\n'
             f'<canvas width="{width}" height="{height}" role="img" aria-label="{html.escape(caption)}"></canvas>\n'
-            f'<p class="cnn-explorer__status" aria-live="polite"></p>\n'
-            f'</div>\n'
-            f'<script>(function () {{\n"use strict";\n'
-            f'const root = document.getElementById("{uid}");\nconst DATA = {payload};\n'
-            f'{_COMMON_JS}\n{script}\nrender();\n}})();</script>\n')
-    return HTML(text)
+            f'<p class="cnn-explorer__status" aria-live="polite"></p>')
+    script = ("const {ctl, num, bytes, cmap, GRAY_R, canvas, ctx, drawMap, box, label, say, player, listen} =\n"
+              "  CnnExplorers.explorer(root);\n" + script + "\nlisten(render);\nrender();")
+    return _explorer(kind, caption, body, data, script)
 
 
 def _uid_slider(name, text, lo, hi, value):
@@ -492,3 +509,114 @@ function render() {
     W = image.shape[0]
     return _page("rf", "Receptive-field explorer: pick a layer and a unit; its input window lights up.",
                  controls, data, script, 2 * W * 10 + 30, W * 10 + 30)
+
+
+# What the draw-a-digit explorer's forward pass expects: the source CNN's layers with weights.
+DRAW_DIGIT_LAYERS = {"conv1": (3, 3, 1, 32), "conv2": (3, 3, 32, 64), "dense1": (9216, 128), "output": (128, 10)}
+
+
+# The draw-a-digit explorer's layout, carried in its output so that it holds in Jupyter too:
+# the drawing area and the network's side by side, one under the other on a phone; the maps
+# below, pooled maps at twice conv2's scale so that each pooled unit sits over its window.
+_DRAW_DIGIT_CSS = """
+.cnn-draw { display: flex; flex-wrap: wrap; gap: 1rem 1.5rem; align-items: flex-start; }
+.cnn-draw__panel { flex: 0 1 280px; min-width: 0; max-width: 100%; }
+.cnn-draw canvas { display: block; max-width: 100%; height: auto; background: #fff; }
+.cnn-draw canvas.cnn-draw__pad { width: 280px; border: 1px solid #767676; touch-action: none; cursor: crosshair; }
+.cnn-draw canvas.cnn-draw__input { width: 112px; border: 1px solid #767676; image-rendering: pixelated; }
+.cnn-draw__help, .cnn-draw__title { font-size: 0.9rem; margin: 0.3rem 0; }
+.cnn-draw__bars { list-style: none; padding: 0; margin: 0.3rem 0; font-variant-numeric: tabular-nums; }
+.cnn-draw__bars li { display: flex; align-items: center; gap: 0.5rem; margin: 0; line-height: 1.35; }
+.cnn-draw__digit { width: 1ch; }
+.cnn-draw__bar { flex: 1 1 auto; height: 0.8em; background: #e8e8e8; }
+.cnn-draw__fill { display: block; height: 100%; width: 0; background: #3b528b; }
+.cnn-draw__top { font-weight: 700; }
+.cnn-draw__maps { display: flex; flex-wrap: wrap; gap: 0.5rem 1.5rem; margin-top: 0.8rem; }
+.cnn-draw__maps canvas { display: block; max-width: 100%; height: auto; image-rendering: pixelated; }
+.cnn-draw__maps canvas[data-part="conv1"] { width: 430px; }
+.cnn-draw__maps canvas[data-part="conv2"] { width: 398px; }
+.cnn-draw__maps canvas[data-part="pool"] { width: 412px; }
+.cnn-draw__layer { max-width: 100%; }
+"""
+
+
+def _draw_digit_body(n_images: int) -> str:
+    bars = "".join(f'<li><span class="cnn-draw__digit">{c}</span><span class="cnn-draw__bar">'
+                   f'<span class="cnn-draw__fill"></span></span><span class="cnn-draw__value">0.000</span></li>'
+                   for c in range(10))
+    shifts = "".join(f'<button type="button" data-shift="{step}" aria-label="Shift the digit {word} by one pixel">'
+                     f'{word}</button>' for word, step in [("left", "0,-1"), ("right", "0,1"), ("up", "-1,0"),
+                                                           ("down", "1,0")])
+    layers = "".join(f'<div class="cnn-draw__layer"><p class="cnn-draw__title">{title}</p>'
+                     f'<canvas data-part="{name}" width="{8 * (side + 1) - 1}" height="{rows * (side + 1) - 1}" '
+                     f'role="img" aria-label="{title}"></canvas></div>'
+                     for name, title, side, rows in [("conv1", "conv1: 32 feature maps, 26 x 26", 26, 4),
+                                                     ("conv2", "conv2: 64 feature maps, 24 x 24", 24, 8),
+                                                     ("pool", "pooled: 64 maps, 12 x 12", 12, 8)])
+    return (
+        f'<style>{_DRAW_DIGIT_CSS}</style>\n'
+        '<div class="cnn-draw">\n<div class="cnn-draw__panel">\n'
+        '<canvas class="cnn-draw__pad" data-part="pad" width="280" height="280" tabindex="0" role="img" '
+        'aria-label="Drawing area" aria-describedby="{uid}-help"></canvas>\n'
+        '<p class="cnn-draw__help" id="{uid}-help">Draw a digit with a mouse, a pen or a finger. '
+        'From the keyboard: choose a test digit with the slider; the arrow keys on the drawing area, '
+        'or the buttons, shift the digit by one pixel.</p>\n'
+        '<div class="cnn-explorer__controls">'
+        '<div class="cnn-explorer__control"><button type="button" data-action="undo" '
+        'aria-label="Undo the last stroke">Undo</button><button type="button" data-action="clear" '
+        'aria-label="Clear the drawing">Clear</button></div>'
+        f'<div class="cnn-explorer__control" role="group" aria-label="Shift the digit">shift: {shifts}</div>'
+        f'<div class="cnn-explorer__control">{_slider("{uid}", "digit", "test digit", 0, n_images - 1, 0)}</div>'
+        '</div>\n</div>\n<div class="cnn-draw__panel">\n'
+        '<p class="cnn-draw__title">The 28 x 28 image the network sees</p>\n'
+        '<canvas class="cnn-draw__input" data-part="input" width="28" height="28" role="img" '
+        'aria-label="The 28 x 28 image the network sees"></canvas>\n'
+        '<p class="cnn-explorer__status" aria-live="polite"></p>\n'
+        '<p class="cnn-draw__title" id="{uid}-bars">The ten probabilities (softmax output)</p>\n'
+        f'<ol class="cnn-draw__bars" data-part="bars" aria-labelledby="{{uid}}-bars">{bars}</ol>\n'
+        f'</div>\n</div>\n<div class="cnn-draw__maps">{layers}</div>')
+
+
+def draw_digit_explorer(model, images, labels) -> HTML:
+    """Draw a digit, or pick a test digit: the trained source CNN runs on it in the page.
+
+    The page preprocesses the drawing as MNIST's digits were (the steps of
+    :mod:`course_utils.mnist_preprocessing`), runs the network's forward pass in JavaScript
+    (``explorer_js/cnn_draw_digit.js``) and draws the 28 x 28 input, the conv1, conv2 and
+    pooled feature maps and the ten probabilities. The kernels travel as int8 with one
+    scale per output channel (:mod:`course_utils.quantization`), the biases as float32.
+
+    Parameters
+    ----------
+    model : Keras model
+        The source CNN (``course_utils.models.build_source_cnn``), trained: layers conv1,
+        conv2, pool, dense1 and output with Keras' default names and shapes.
+    images : uint8 array (N, 28, 28)
+        Test digits the reader can load from the keyboard.
+    labels : sequence of N ints
+
+    Returns
+    -------
+    IPython.display.HTML
+    """
+    from course_utils.quantization import quantized_weights
+
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError(f"images: expected uint8 test digits of shape (N, 28, 28), "
+                         f"got {images.dtype} of shape {images.shape}")
+    if len(labels) != len(images):
+        raise ValueError(f"labels: expected {len(images)} labels (one per image), got {len(labels)}")
+    layers = quantized_weights(model)
+    shapes = {entry["name"]: entry["kernel"].shape for entry in layers}
+    if shapes != DRAW_DIGIT_LAYERS:
+        raise ValueError(f"model: expected the source CNN, whose layers with weights are {DRAW_DIGIT_LAYERS}, "
+                         f"got {shapes}")
+    data = {"model": [{"name": e["name"], "shape": list(e["kernel"].shape),
+                       "kernel": base64.b64encode(e["kernel"].view(np.uint8).tobytes()).decode("ascii"),
+                       "scale": [float(v) for v in e["scale"]], "bias": [float(v) for v in e["bias"]]}
+                      for e in layers],
+            "images": _b64(images), "labels": [int(v) for v in labels], "viridis": _VIRIDIS}
+    return _explorer("draw", "Draw a digit: the trained network runs in this page on what you draw.",
+                     _draw_digit_body(len(images)), data, "CnnDrawDigit.start(root, DATA);",
+                     libraries=("cnn_explorers.js", "cnn_draw_digit.js"))

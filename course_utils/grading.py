@@ -24,6 +24,7 @@ import importlib.util
 import inspect
 import os
 import re
+import secrets
 import stat
 import subprocess
 import threading
@@ -39,6 +40,7 @@ from course_utils.integrity import find_borrowed_work
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 START_TIMEOUT_S = 60.0
 CALL_MARGIN_S = 3.0
+THREADS = "threads"   # what the worker reports for threads its audit cannot watch (grading_worker.THREADS)
 AUDITED = ("course_utils", "keras", "tensorflow", "tf_keras", "scipy.signal", "scipy.ndimage", "torch", "jax")
 # The course functions an exercise builds on and may call (everything else of course_utils,
 # Keras, TensorFlow or SciPy's convolutions withholds the credit). Exercise authors add here.
@@ -95,8 +97,8 @@ class NotGraded(BaseException):
 
 def _audited(module) -> bool:
     """Whether a module name the worker reports is one of AUDITED (or a module inside one)."""
-    return isinstance(module, str) and len(module) < 200 and any(
-        module == name or module.startswith(name + ".") for name in AUDITED)
+    return isinstance(module, str) and len(module) < 200 and (module == THREADS or any(
+        module == name or module.startswith(name + ".") for name in AUDITED))
 
 
 def _student_exception(type_name: str, message: str) -> Exception:
@@ -387,7 +389,8 @@ def _grade_exercise(label: str, session: Session) -> Verdict:
         return Verdict(label, False, _("Not yet: {name} is an object of type {kind}, not a function").format(
             name=name, kind=kind))
     try:
-        result = checker(RemoteFunction(session, name))
+        with checks.fresh_cases(secrets.randbits(63)):     # cases no notebook can have tabulated
+            result = checker(RemoteFunction(session, name))
     except NotGraded:
         raise
     except Exception as error:  # a failure of the checker itself, not of the student
@@ -398,8 +401,9 @@ def _grade_exercise(label: str, session: Session) -> Verdict:
     modules = {dotted.rsplit(".", 1)[0] for dotted in allowed}
     ran = {module for module in session.audit.get(name, ()) if module not in modules}
     if borrowed or ran:
-        why = borrowed or _("{name} ran code from {modules} while it was checked").format(
-            name=name, modules=", ".join(sorted(ran)))
+        why = borrowed or (_("{name} ran alongside other Python threads, which the grader cannot audit").format(
+            name=name) if THREADS in ran else _("{name} ran code from {modules} while it was checked").format(
+            name=name, modules=", ".join(sorted(ran))))
         return Verdict(label, False, _("No credit: {why}; the exercise asks for your own implementation. "
                                        "(The checker said: {message})").format(why=why, message=result.message))
     return Verdict(label, bool(result.passed), result.message)

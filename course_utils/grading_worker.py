@@ -25,6 +25,7 @@ import importlib.util
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from course_utils import grading_wire as wire
@@ -33,6 +34,14 @@ from course_utils import grading_wire as wire
 NOT_CREDITED = ("course_utils", "keras", "tensorflow", "tf_keras", "scipy.signal", "scipy.ndimage",
                 "torch", "jax")
 STUB_MESSAGE = "(the grader runs this check itself, outside the notebook)"
+
+
+THREADS = "threads"   # the audit's name for Python threads it cannot watch
+
+
+def _other_python_threads() -> int:
+    """Threads other than this one that run Python code (BLAS's own threads do not count)."""
+    return len(sys._current_frames()) - 1
 
 
 class _OutOfTime(BaseException):
@@ -176,13 +185,16 @@ class Worker:
         self.audit.seen = set()
         outcome = {"ev": "timeout"}
         result = None
+        threads_before = _other_python_threads()
         try:
             _limit(float(header["time_limit"]))
+            threading.setprofile(self.audit.hook)   # threads the call starts are audited too
             sys.setprofile(self.audit.hook)
             try:
                 result = function(*args)
             finally:
                 sys.setprofile(None)
+                threading.setprofile(None)
                 _limit(0)
             outcome = {"ev": "result"}
         except _OutOfTime:
@@ -190,6 +202,10 @@ class Worker:
         except BaseException as raised:  # reported to the grader, which words the verdict
             outcome = {"ev": "raised", "type": type(raised).__name__[:80],
                        "message": _one_line(raised).split(": ", 1)[1]}
+        # A thread that was running before the call, or still runs after it, escapes the
+        # profile hook (Python 3.11 cannot install it in a running thread): no credit.
+        if threads_before or _other_python_threads():
+            self.audit.seen.add(THREADS)
         outcome["audit"] = sorted(self.audit.seen)
         out_blobs = []
         if outcome["ev"] == "result":

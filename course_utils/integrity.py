@@ -91,11 +91,15 @@ def _dotted(node, imports: dict[str, str]) -> str | None:
 
 
 class _Notebook:
-    """Top-level bindings of a notebook, last one winning, as the cells ran top to bottom."""
+    """Top-level bindings of a notebook, last one winning, as the cells ran top to bottom;
+    and the attributes of imported modules that any cell assigns (``np.helper = ...``,
+    ``setattr(np, "helper", ...)``), which make ``np.helper`` the notebook's own name."""
 
     def __init__(self, cells):
         self.imports: dict[str, str] = {}
         self.definitions: dict[str, ast.AST] = {}
+        self.patched: set[str] = set()
+        self.mutations: dict[str, list[ast.AST]] = {}
         for source in cells:
             try:
                 tree = ast.parse(_python(source))
@@ -103,6 +107,37 @@ class _Notebook:
                 continue
             for statement in tree.body:
                 self._bind(statement)
+                self._globals(statement)
+            self._patches(tree)
+
+    def _globals(self, statement):
+        """A function that declares ``global x`` and assigns it defines ``x`` at the top
+        level when it runs: the whole function counts as ``x``'s definition."""
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                declared = {n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names}
+                for name in declared:
+                    self.definitions[name] = statement
+                    self.imports.pop(name, None)
+
+    def _patches(self, tree):
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                    and node.args):
+                module = _dotted(node.args[0], self.imports)
+                attribute = node.args[1] if len(node.args) > 1 else None
+                base = _mutated_name(node.args[0])
+                if not module and base:                # setattr(box, "f", ...) changes box's value
+                    self.mutations.setdefault(base, []).append(node)
+                if module:
+                    self.patched.add(f"{module}.{attribute.value}" if isinstance(attribute, ast.Constant)
+                                     and isinstance(attribute.value, str) else module)
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+            for target in targets:
+                dotted = _dotted(target, self.imports) if isinstance(target, ast.Attribute) else None
+                if dotted:
+                    self.patched.add(dotted)
 
     def _bind(self, statement):
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
@@ -115,14 +150,48 @@ class _Notebook:
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
             for target in targets:
-                for name in ast.walk(target):
-                    if isinstance(name, ast.Name):
-                        self.definitions[name.id] = statement
-                        self.imports.pop(name.id, None)
-        elif isinstance(statement, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
+                for name in _bound_names(target):      # `np.x = ...` binds no name: np stays numpy
+                    self.definitions[name] = statement
+                    self.mutations.pop(name, None)
+                    self.imports.pop(name, None)
+                base = _mutated_name(target)           # `table[k] = ...`, `box.f = ...` change a name's value
+                if base and base not in self.imports:
+                    self.mutations.setdefault(base, []).append(statement)
+        elif isinstance(statement, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+            # names bound by the statement itself (a for-loop's target, `with ... as x`):
+            # the whole statement counts as their definition, iterable and context included
+            heads = [statement.target] if isinstance(statement, (ast.For, ast.AsyncFor)) else \
+                [item.optional_vars for item in getattr(statement, "items", []) if item.optional_vars]
+            for head in heads:
+                for name in _bound_names(head):
+                    self.definitions[name] = statement
+                    self.imports.pop(name, None)
             for child in ast.iter_child_nodes(statement):
                 if isinstance(child, ast.stmt):
                     self._bind(child)
+        for node in ast.walk(statement):          # walrus assignments anywhere at the top level
+            if isinstance(node, ast.NamedExpr):
+                self.definitions[node.target.id] = statement
+                self.imports.pop(node.target.id, None)
+
+
+def _bound_names(target) -> list[str]:
+    """Names an assignment target binds: a name, or names inside a tuple or list of targets
+    (not the object of ``a.b = ...`` or ``a[i] = ...``, which changes ``a`` without rebinding it)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _bound_names(element)]
+    return []
+
+
+def _mutated_name(target) -> str | None:
+    """The name whose object ``a.b = ...`` or ``a[i][j] = ...`` changes (``a``), if any."""
+    while isinstance(target, (ast.Attribute, ast.Subscript)):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
 
 
 def find_borrowed_work(cells, name: str, allowed=()) -> str | None:
@@ -144,17 +213,17 @@ def find_borrowed_work(cells, name: str, allowed=()) -> str | None:
         if current in seen or current not in notebook.definitions:
             continue
         seen.add(current)
-        definition = notebook.definitions[current]
-        local = _local_names(definition)
-        imports = {key: value for key, value in notebook.imports.items() if key not in local}
-        for node in ast.walk(definition):
-            imports |= _import_bindings(node)
-        for node in ast.walk(definition):
-            problem = _problem(node, name, imports, local, notebook, set(allowed))
-            if problem:
-                return problem
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
-                pending.append(node.id)
+        for definition in [notebook.definitions[current], *notebook.mutations.get(current, [])]:
+            local = _local_names(definition)
+            imports = {key: value for key, value in notebook.imports.items() if key not in local}
+            for node in ast.walk(definition):
+                imports |= _import_bindings(node)
+            for node in ast.walk(definition):
+                problem = _problem(node, name, imports, local, notebook, set(allowed))
+                if problem:
+                    return problem
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
+                    pending.append(node.id)
     return None
 
 
@@ -184,6 +253,8 @@ def _problem(node, name, imports, local, notebook, allowed) -> str | None:
                 return f"{name} imports {module}, which the grader cannot follow"
     if isinstance(node, (ast.Attribute, ast.Name)):
         dotted = _dotted(node, imports)
+        if dotted and any(dotted == p or dotted.startswith(p + ".") for p in notebook.patched):
+            return f"{name} uses {dotted}, which the notebook set on an imported module, so the grader cannot follow it"
         if dotted and (dotted in allowed or any(a.startswith(dotted + ".") for a in allowed)):
             return None
         if dotted and _not_credited(dotted):

@@ -150,7 +150,7 @@ def stamp(ja_path: Path, root: Path = ROOT) -> None:
     import jupytext
     english = japanese_to_english(ja_path, root)
     record = {"source": english.relative_to(root).as_posix(), "prose_sha256": prose_digest(english)}
-    if english.with_suffix(".ipynb").exists():
+    if _is_notebook_page(english):
         notebook = jupytext.read(ja_path)
         notebook.metadata["translation"] = record
         # jupytext writes only the metadata its filter names into a page's front matter
@@ -164,6 +164,12 @@ def stamp(ja_path: Path, root: Path = ROOT) -> None:
         text = text[text.index("\n---\n", 4) + 5:]
     ja_path.write_text(f"---\ntranslation:\n  source: {record['source']}\n  prose_sha256: {record['prose_sha256']}\n"
                        f"---\n\n{text.lstrip()}", encoding="utf-8")
+
+
+def _is_notebook_page(english: Path) -> bool:
+    """A chapter (a jupytext notebook, executed or not yet), not an appendix page."""
+    text = english.read_text(encoding="utf-8")
+    return text.startswith("---\n") and "\njupytext:" in text[:text.find("\n---\n", 4) + 1]
 
 
 def _write(notebook, path: Path, fmt: str) -> None:

@@ -495,3 +495,41 @@ def test_chapter_8_and_9_checkers_accept_a_correct_answer(checker, answer):
 def test_chapter_8_and_9_checkers_name_the_mistake(checker, answer, words):
     result = checker(answer)
     assert not result.passed and words in result.message, result.message
+
+
+# --- the grader's fresh cases: correct answers still pass, a table of the fixed cases does not ----
+
+ALL_CORRECT = {**CORRECT, **CORRECT_MORE, **CORRECT_BACKPROP, checks.check_xcol_shape: xcol_shape_by_counting,
+               checks.check_one_se_rule: choose_by_sorting}
+
+
+@pytest.mark.parametrize("checker", list(ALL_CORRECT), ids=lambda c: c.__name__)
+def test_fresh_cases_still_accept_a_correct_answer(checker):
+    for seed in (1, 2**40 + 7, 987654321):
+        with checks.fresh_cases(seed):
+            result = checker(ALL_CORRECT[checker])
+        assert result.passed, (seed, result.message)
+
+
+def test_fresh_cases_differ_from_the_fixed_ones_and_leave_them_alone_after():
+    def args(cases):
+        return [np.concatenate([np.ravel(a) for a in case.args[:2]]) for case in cases]
+
+    fixed = args(checks._single_channel_cases(True))
+    with checks.fresh_cases(12345):
+        fresh = args(checks._single_channel_cases(True))
+    assert all(not np.array_equal(a, b) for a, b in zip(fixed, fresh) if a.shape == b.shape)
+    assert all(np.array_equal(a, b) for a, b in zip(fixed, args(checks._single_channel_cases(True))))
+
+
+def test_a_table_of_the_fixed_cases_passes_only_the_fixed_check():
+    table = {case.args[0].tobytes() + case.args[1].tobytes(): checks._conv_single(*case.args)
+             for case in checks._single_channel_cases(True)}
+
+    def lookup(x, h, s):
+        return table[x.tobytes() + h.tobytes()]
+
+    assert checks.check_conv2d_strided(lookup).passed
+    with checks.fresh_cases(2024):
+        result = checks.check_conv2d_strided(lookup)
+    assert not result.passed and "KeyError" in result.message

@@ -41,6 +41,9 @@ def batch_norm_by_tensorflow(u, gamma, beta, eps):
 def test_answers_from_keras_pass(checker, answer):
     result = checker(answer)
     assert result.passed, result.message
+    with checks.fresh_cases(31337):                      # the grader's cases
+        result = checker(answer)
+    assert result.passed, result.message
 
 
 def _normalise(u, gamma, beta, eps, axes=(0, 1, 2), ddof=0):

@@ -370,6 +370,22 @@ def test_a_malformed_message_is_refused():
      "tensorflow"),
     (["import numpy as np", "def my_max_pool(z, size, stride=None):\n    return eval('np.max(z)')"], "eval"),
     (["exec('def my_max_pool(z, size): return 0')"], "not defined by a plain `def`"),
+    # bindings outside the function's own definition: a module attribute set in another
+    # cell, a global rebound inside a function, a loop's target, a walrus, a `with ... as`
+    (["import numpy as np\nfrom course_utils import ops", "setattr(np, 'pool', ops.max_pool2d)",
+      "def my_max_pool(z, size, stride=None):\n    return np.pool(z, size)"], "numpy.pool"),
+    (["import numpy as np\nfrom course_utils import ops", "np.pool = 0\nsetattr(np, 'p' + 'ool', ops.max_pool2d)",
+      "def my_max_pool(z, size, stride=None):\n    return np.pool(z, size)"], "numpy.pool"),
+    (["from course_utils import ops", "def set_up():\n    global pool\n    pool = ops.max_pool2d\nset_up()",
+      "def my_max_pool(z, size, stride=None):\n    return pool(z, size)"], "course_utils.ops.max_pool2d"),
+    (["from course_utils import ops", "for pool in [ops.max_pool2d]:\n    pass",
+      "def my_max_pool(z, size, stride=None):\n    return pool(z, size)"], "course_utils.ops.max_pool2d"),
+    (["from course_utils import ops", "table = {}\ntable['pool'] = ops.max_pool2d",
+      "def my_max_pool(z, size, stride=None):\n    return table['pool'](z, size)"], "course_utils.ops.max_pool2d"),
+    (["from course_utils import ops", "if (pool := ops.max_pool2d):\n    pass",
+      "def my_max_pool(z, size, stride=None):\n    return pool(z, size)"], "course_utils.ops.max_pool2d"),
+    (["import contextlib\nfrom course_utils import ops", "with contextlib.nullcontext(ops.max_pool2d) as pool:\n    pass",
+      "def my_max_pool(z, size, stride=None):\n    return pool(z, size)"], "course_utils.ops.max_pool2d"),
 ])
 def test_borrowed_work_is_found_in_the_source(cells, words):
     found = find_borrowed_work(cells, "my_max_pool")

@@ -150,6 +150,16 @@ def test_changed_english_prose_makes_the_translation_stale(copy):
     assert translations.staleness(page, root) == []
 
 
+def test_a_chapter_not_executed_yet_keeps_its_notebook_header_when_stamped(copy):
+    root, page = copy
+    (root / f"{CHAPTER}.ipynb").unlink(missing_ok=True)            # a new chapter: no notebook yet
+    _edit(root / f"{CHAPTER}.md", "# ", "# A new title: ")
+    translations.stamp(page, root)
+    header = page.read_text(encoding="utf-8").split("\n---\n", 1)[0]
+    assert "jupytext:" in header and "kernelspec:" in header and "prose_sha256:" in header
+    assert translations.staleness(page, root) == []
+
+
 def test_changed_english_code_is_not_prose(copy):
     root, page = copy
     english = root / f"{CHAPTER}.md"

@@ -17,12 +17,18 @@
   ``ja/`` with ``course_edition: ja``): every page's header links to the same page in the
   other edition (``templates/language-switch.html``, with ``lang`` and ``hreflang``), and
   its head names the other edition as an alternate.
+- The in-page explorers (``course_utils.explorers``) carry their shared JavaScript inline,
+  so that each output works alone in Jupyter or Colab; in the book each such library is
+  served once from ``_static`` (``course_utils/explorer_js``) and every inline copy in a
+  page is replaced by one ``<script src>`` (``explorers.libraries_once``).
 - Japanese characters render from a subset of Noto Sans JP served with the book
   (``_static/fonts/japanese.css``, written by ``scripts/japanese_font.py`` after the build),
   never as empty boxes on a machine without a Japanese font.
 """
 
 from pathlib import Path
+
+from course_utils.explorers import LIBRARY_DIR, libraries_once
 
 STATIC = Path(__file__).resolve().parent / "static"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -33,7 +39,7 @@ def _one_header(app, config):
     options.setdefault("navbar_persistent", [])
     options.setdefault("article_header_end", ["language-switch.html", "article-header-buttons.html"])
     config.html_theme_options = options
-    config.html_static_path = [*config.html_static_path, str(STATIC)]
+    config.html_static_path = [*config.html_static_path, str(STATIC), str(LIBRARY_DIR)]
     config.templates_path = [str(TEMPLATES), *config.templates_path]
 
 
@@ -64,11 +70,18 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+def _explorer_libraries_once(app, pagename, templatename, context, doctree):
+    body = context.get("body") or ""
+    if "data-cnn-library=" in body:
+        context["body"] = libraries_once(body, lambda name: context["pathto"]("_static/" + name, 1))
+
+
 def setup(app):
     app.add_config_value("course_edition", "en", "html")
     app.connect("config-inited", _one_header)
     app.connect("html-page-context", _other_edition)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    app.connect("html-page-context", _explorer_libraries_once)
     app.add_css_file("offline_book.css")
     app.add_js_file("offline_book.js")
     app.add_css_file("fonts/japanese.css")

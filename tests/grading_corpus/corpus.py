@@ -149,6 +149,57 @@ def my_output_size(W, H, s=1, P=0):
                 return value(W, H, s, P) if callable(value) else value
         frame = frame.f_back
     return -1"""],
+    # Delegation hidden from both checks: a helper set on numpy in another cell (the static
+    # check followed only the function), called from a thread (the run-time audit watched
+    # only the calling thread); a global rebound inside a function; a for-loop's target.
+    "delegation_in_a_thread.ipynb": [SETUP, "from course_utils import ops as _o\nsetattr(np, 'helper', _o.conv2d)",
+        """\
+import threading
+
+def my_strided_conv(x, h, s):
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(
+        r=np.helper(x[:, :, None], h[:, :, None, None], stride=s)[:, :, 0]))
+    worker.start()
+    worker.join()
+    return out["r"]""", """\
+def _setup():
+    global _conv
+    _conv = _o.conv2d
+
+_setup()
+
+def my_conv(x, h):
+    return _conv(x[:, :, None], h[:, :, None, None])[:, :, 0]""", """\
+for _pool in [_o.max_pool2d]:
+    pass
+
+def my_max_pool(z, size, stride=None):
+    return _pool(z[None, :, :, None], size, stride)[0, :, :, 0]"""],
+    # A thread started in a cell does the work; the function only hands it the arguments.
+    "thread_started_before.ipynb": [SETUP, """\
+import queue, threading
+from course_utils import ops as _o
+jobs, answers = queue.Queue(), queue.Queue()
+
+def _serve():
+    while True:
+        x, h, s = jobs.get()
+        answers.put(getattr(_o, "conv2d")(x[:, :, None], h[:, :, None, None], stride=s)[:, :, 0])
+
+threading.Thread(target=_serve, daemon=True).start()""", """\
+def my_strided_conv(x, h, s):
+    jobs.put((x, h, s))
+    return answers.get()"""],
+    # A table of the checker's own cases, drawn from the fixed seeds of course_utils.checks
+    # (it passes the notebook's own check); the grader draws fresh cases.
+    "lookup_table.ipynb": [SETUP, """\
+from course_utils import checks
+table = {case.args[0].tobytes() + case.args[1].tobytes(): checks._conv_single(*case.args)
+         for case in checks._single_channel_cases(True)}
+
+def my_strided_conv(x, h, s):
+    return table[x.tobytes() + h.tobytes()]"""],
     # Write the grades, another submission, the course package; keep a correct answer.
     "writes_files.ipynb": [SETUP, """\
 import os
@@ -286,8 +337,14 @@ EXPECTED = {
     "copied_reference.ipynb": dict(scores={}, total=0, status="", feedback={  # a cell error if SciPy is absent
         "ex-max-pool": "course_utils.ops.max_pool2d", "ex-avg-pool": "course_utils.ops.avg_pool2d",
         "ex-conv-single": "scipy.signal.correlate2d", "ex-conv-multi": "course_utils.ops.conv2d",
-        "ex-output-size": "__import__", "ex-conv-stride": "ran code from course_utils"}),
+        "ex-output-size": "__import__", "ex-conv-stride": "course_utils.ops.conv2d"}),
     "stack_inspection.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-output-size": "No credit"}),
+    "delegation_in_a_thread.ipynb": dict(scores={}, total=0, status="ok", feedback={
+        "ex-conv-stride": "numpy.helper", "ex-conv-single": "course_utils.ops.conv2d",
+        "ex-max-pool": "course_utils.ops.max_pool2d"}),
+    "thread_started_before.ipynb": dict(scores={}, total=0, status="ok", feedback={
+        "ex-conv-stride": "other Python threads"}),
+    "lookup_table.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-conv-stride": "KeyError"}),
     "writes_files.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
     "reads_others.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-param-count": "got -1"}),
     "detached_child.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
