@@ -198,7 +198,7 @@ def recorded_cases(monkeypatch) -> dict[str, list[str]]:
 
 # Words a Japanese case description may keep: the code's names, shapes and values.
 CODE_WORDS = {"x", "h", "b", "z", "du", "N", "W", "H", "K", "M", "M1", "M2", "P", "s", "u", "size", "stride",
-              "units", "layers", "None", "learning_rate", "rho", "eps", "exp", "ReLU", "valid", "same"}
+              "units", "layers", "None", "learning_rate", "rho", "eps", "momentum", "exp", "ReLU", "valid", "same"}
 
 
 def test_case_descriptions_with_words_are_translated(japanese, monkeypatch):
