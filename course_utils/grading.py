@@ -35,18 +35,12 @@ import nbformat
 
 from course_utils import checks, grading_wire as wire, sandbox
 from course_utils.i18n import _, using_language
+from course_utils.grading_policy import BUILDS_ON, THREADS, is_audited
 from course_utils.integrity import find_borrowed_work
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 START_TIMEOUT_S = 60.0
 CALL_MARGIN_S = 3.0
-THREADS = "threads"   # what the worker reports for threads its audit cannot watch (grading_worker.THREADS)
-AUDITED = ("course_utils", "keras", "tensorflow", "tf_keras", "scipy.signal", "scipy.ndimage", "torch", "jax")
-# The course functions an exercise builds on and may call (everything else of course_utils,
-# Keras, TensorFlow or SciPy's convolutions withholds the credit). Exercise authors add here.
-BUILDS_ON = {
-    "ex-fit-filter": ("course_utils.ops.conv2d", "course_utils.backprop.conv2d_filter_gradient"),
-}
 
 
 @dataclasses.dataclass
@@ -93,12 +87,6 @@ class UnreadableResult(Exception):
 
 class NotGraded(BaseException):
     """The worker could not be (re)started: the remaining exercises get no verdict but this."""
-
-
-def _audited(module) -> bool:
-    """Whether a module name the worker reports is one of AUDITED (or a module inside one)."""
-    return isinstance(module, str) and len(module) < 200 and (module == THREADS or any(
-        module == name or module.startswith(name + ".") for name in AUDITED))
 
 
 def _student_exception(type_name: str, message: str) -> Exception:
@@ -252,7 +240,7 @@ class Session:
             raise
         audit = header.get("audit")
         if isinstance(audit, list):
-            self.audit.setdefault(name, set()).update(m for m in audit if _audited(m))
+            self.audit.setdefault(name, set()).update(m for m in audit if is_audited(m))
         event = header["ev"]
         if event == "timeout":
             raise checks._TimeLimit()

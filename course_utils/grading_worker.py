@@ -29,14 +29,9 @@ import threading
 from pathlib import Path
 
 from course_utils import grading_wire as wire
+from course_utils.grading_policy import NOT_CREDITED, THREADS
 
-# Modules whose code must not do the work of an exercise (see course_utils.integrity).
-NOT_CREDITED = ("course_utils", "keras", "tensorflow", "tf_keras", "scipy.signal", "scipy.ndimage",
-                "torch", "jax")
 STUB_MESSAGE = "(the grader runs this check itself, outside the notebook)"
-
-
-THREADS = "threads"   # the audit's name for Python threads it cannot watch
 
 
 def _other_python_threads() -> int:

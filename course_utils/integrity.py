@@ -29,12 +29,8 @@ from __future__ import annotations
 
 import ast
 
-NOT_CREDITED = {
-    "course_utils": "the course's reference implementations",
-    "keras": "Keras", "tf_keras": "Keras", "tensorflow": "TensorFlow",
-    "scipy.signal": "SciPy's convolutions", "scipy.ndimage": "SciPy's convolutions",
-    "torch": "PyTorch", "jax": "JAX",
-}
+from course_utils.grading_policy import not_credited
+
 OPAQUE_CALLS = {"exec", "eval", "compile", "__import__", "globals", "vars", "locals"}
 OPAQUE_MODULES = ("importlib", "inspect", "builtins", "ctypes", "sys.modules", "sys.setprofile",
                   "sys.settrace", "sys._getframe", "gc.get_referrers", "marshal", "pickle", "types.FunctionType",
@@ -50,13 +46,6 @@ def _python(source: str) -> str:
         return TransformerManager().transform_cell(source)
     except Exception:  # a cell IPython cannot read either
         return source
-
-
-def _not_credited(dotted: str) -> str | None:
-    for module, what in NOT_CREDITED.items():
-        if dotted == module or dotted.startswith(module + "."):
-            return what
-    return None
 
 
 def _opaque(dotted: str) -> bool:
@@ -203,7 +192,7 @@ def find_borrowed_work(cells, name: str, allowed=()) -> str | None:
     notebook = _Notebook(cells)
     if name not in notebook.definitions:
         if name in notebook.imports:
-            what = _not_credited(notebook.imports[name])
+            what = not_credited(notebook.imports[name])
             return (f"{name} is imported from {notebook.imports[name]}"
                     + (f" ({what})" if what else "") + ", not written in the notebook")
         return f"{name} is not defined by a plain `def` in the notebook, so the grader cannot read it"
@@ -246,9 +235,9 @@ def _local_names(definition) -> set[str]:
 def _problem(node, name, imports, local, notebook, allowed) -> str | None:
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         for module in _import_bindings(node).values():
-            if _not_credited(module) and module not in allowed and not any(
+            if not_credited(module) and module not in allowed and not any(
                     a.startswith(module + ".") for a in allowed):
-                return f"{name} imports {module} ({_not_credited(module)})"
+                return f"{name} imports {module} ({not_credited(module)})"
             if _opaque(module):
                 return f"{name} imports {module}, which the grader cannot follow"
     if isinstance(node, (ast.Attribute, ast.Name)):
@@ -257,8 +246,8 @@ def _problem(node, name, imports, local, notebook, allowed) -> str | None:
             return f"{name} uses {dotted}, which the notebook set on an imported module, so the grader cannot follow it"
         if dotted and (dotted in allowed or any(a.startswith(dotted + ".") for a in allowed)):
             return None
-        if dotted and _not_credited(dotted):
-            return f"{name} uses {dotted} ({_not_credited(dotted)})"
+        if dotted and not_credited(dotted):
+            return f"{name} uses {dotted} ({not_credited(dotted)})"
         if dotted and _opaque(dotted):
             return f"{name} uses {dotted}, which the grader cannot follow"
     if (isinstance(node, ast.Name) and node.id in OPAQUE_CALLS and node.id not in local
