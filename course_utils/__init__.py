@@ -15,6 +15,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``grade_store``: finished grades kept on disk as they arrive, so that an interrupted grading resumes.
 - ``gradient_check``: checking a gradient with no library: centred finite differences, relative error.
 - ``grading``: grading a submitted notebook: its code in a sandbox, every verdict in the grader.
+- ``grading_policy``: what the grader does not credit (the course's reference, Keras, ...) and what an exercise builds on.
 - ``grading_wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
 - ``grading_worker``: runs inside the sandbox: a student's notebook, then calls of its functions.
 - ``i18n``: the language of the checkers' messages (English or Japanese), with gettext.
@@ -34,6 +35,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``selection``: chapter 10's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.
 - ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
 - ``sweep``: the architecture sweep of chapter 10, one result file per variant and seed.
+- ``training_well``: the runs of chapter 7: learning-rate sweeps, overfitting and its remedies, plain against residual stacks.
 """
 
 __version__ = "0.1.0"  # the one place the version is stated (pyproject.toml reads it)
