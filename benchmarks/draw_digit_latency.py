@@ -117,10 +117,12 @@ def measure(repeats: int) -> None:
         latencies = page.evaluate("window.latencies")[2:]
         browser.close()
     wrong = [f"{names[n % len(names)]} read as {c}" for n, c in enumerate(read) if str(c) != names[n % len(names)]]
-    print(f"{repeats} digits drawn ({', '.join(names)} in turn), each with the mouse in 1 or 2 strokes; "
-          f"classified correctly: {repeats + 2 - len(wrong)} of {repeats + 2}" + (f" ({wrong[:3]})" if wrong else ""))
+    print(f"{repeats + 2} digits drawn ({', '.join(names)} in turn), each with the mouse in 1 or 2 strokes, "
+          f"the first 2 to warm up and {repeats} timed; classified correctly: {repeats + 2 - len(wrong)} of "
+          f"{repeats + 2}" + (f" ({wrong[:3]})" if wrong else ""))
     print("last stroke's pointerup to probabilities written into the page: " + quartiles([a for a, _ in latencies]))
     print("last stroke's pointerup to the next animation frame:             " + quartiles([b for _, b in latencies]))
+    print("goal: under 30 ms from the last stroke to the probabilities")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (other work on the machine slows every figure down)")
 
 

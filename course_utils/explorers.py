@@ -4,8 +4,15 @@ Each function computes in Python, with the course's own operations, everything a
 can ask for (responses, pooled maps, feature maps, receptive-field windows), packs the
 arrays as bytes, and returns one self-contained piece of HTML: labelled native controls
 (sliders, selectors, a play button, all usable from the keyboard), a canvas, and a small
-script that only draws what was computed. Nothing is fetched; the output is the same on
-every run for the same inputs, so nbval can compare it.
+script that only draws what was computed. :func:`draw_digit_explorer` is the exception:
+it carries the trained network's weights, and the page runs the network on the reader's
+own drawing. Nothing is fetched; the output is the same on every run for the same inputs,
+so nbval can compare it.
+
+The data travels as JSON in a ``<script type="application/json">`` element, escaped so
+that nothing in it can end the element (:func:`script_json`). The JavaScript the explorers
+share lives once, in ``explorer_js/`` (package data); each output carries the files it
+needs inline, and the book serves each file once per page instead (:func:`libraries_once`).
 
 In a running kernel the same HTML works in Jupyter too; the chapters keep their
 ``ipywidgets`` explorers for readers who want to change the code.
@@ -589,8 +596,8 @@ def draw_digit_explorer(model, images, labels) -> HTML:
     Parameters
     ----------
     model : Keras model
-        The source CNN (``course_utils.models.build_source_cnn``), trained: layers conv1,
-        conv2, pool, dense1 and output with Keras' default names and shapes.
+        The source CNN (``course_utils.models.build_source_cnn``), trained: its layers with
+        weights, conv1, conv2, dense1 and output, with the names and shapes it gives them.
     images : uint8 array (N, 28, 28)
         Test digits the reader can load from the keyboard.
     labels : sequence of N ints

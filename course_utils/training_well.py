@@ -176,6 +176,39 @@ def build(spec: RunSpec):
     return model
 
 
+def _penalty_log():
+    """A callback that records the L2 penalty lambda * sum(v^2) after every epoch: Keras adds
+    it to both ``loss`` and ``val_loss``, so cross-entropies are compared without it."""
+    import keras
+
+    class PenaltyLog(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.values = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.values.append(float(sum(float(loss) for loss in self.model.losses)))
+
+    return PenaltyLog()
+
+
+def cross_entropy(record: dict, key: str = "val_loss") -> list[float]:
+    """Per-epoch ``key`` ("loss" or "val_loss") of a stored run without the L2 penalty that
+    Keras adds to it: the cross-entropy alone, comparable between runs."""
+    history = record["history"]
+    if record["spec"]["l2"] and "penalty" not in history:
+        raise ValueError(f"{record['run']} seed {record['seed']}: an L2 run stored without its penalty")
+    penalty = history.get("penalty", [0.0] * len(history[key]))
+    return [value - p for value, p in zip(history[key], penalty)]
+
+
+def final_cross_entropy(record: dict) -> float:
+    """The validation cross-entropy of a stored run's final weights, without the L2 penalty."""
+    final = record["final"]
+    if record["spec"]["l2"] and "penalty" not in final:
+        raise ValueError(f"{record['run']} seed {record['seed']}: an L2 run stored without its penalty")
+    return final["val_loss"] - final.get("penalty", 0.0)
+
+
 def train_run(name: str, seed: int, data) -> dict:
     """Train run ``name`` with ``seed`` on prepared MNIST ``data``; return its record."""
     import keras
@@ -189,8 +222,9 @@ def train_run(name: str, seed: int, data) -> dict:
     x_val, y_val = x_train[-schedule.validation_images:], y_train[-schedule.validation_images:]
     keras.utils.set_random_seed(seed)
     model = build(spec)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)] \
-        if spec.early_stopping else []
+    penalty = _penalty_log()
+    callbacks = [penalty] + ([keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)]
+                             if spec.early_stopping else [])
     start = time.perf_counter()
     history = model.fit(x_fit, y_fit, batch_size=schedule.batch_size, epochs=schedule.epochs, verbose=0,
                         validation_data=(x_val, y_val), callbacks=callbacks)
@@ -199,8 +233,9 @@ def train_run(name: str, seed: int, data) -> dict:
     record = {
         "format_version": FORMAT_VERSION, "run": name, "seed": seed, "spec": dataclasses.asdict(spec),
         "schedule": dataclasses.asdict(schedule), "parameters": int(model.count_params()),
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "history": {**{k: [float(v) for v in vs] for k, vs in history.history.items()}, "penalty": penalty.values},
         "final": {"val_loss": float(val_loss), "val_accuracy": float(val_accuracy),
+                  "penalty": float(sum(float(loss) for loss in model.losses)),
                   "epochs_trained": len(history.history["loss"])},
         "environment": runs.environment(seconds),
     }

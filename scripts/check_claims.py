@@ -43,7 +43,7 @@ name such as "TensorFlow 2.0"), numbers glued to letters ("conv2d", "3D"), dimen
 
 **When a printed value supports a claim** (the value a tie names; the message for an untied
 number suggests one). The chapter's notebook outputs (``text/plain``,
-``text/html`` with tags removed, ``text/markdown``, ``text/latex``, streams) are scanned
+``text/html`` with tags, scripts and styles removed, ``text/markdown``, ``text/latex``, streams) are scanned
 for numbers; thousands separators are dropped and signs ignored. A printed value supports
 a claim written with ``d`` decimals when it rounds to the claim at ``d`` decimals (half up;
 a suggestion also accepts half even) and was printed with at least ``d`` decimals (after the scaling below): a
@@ -466,7 +466,8 @@ def output_texts(cell: dict) -> list[str]:
             data = output.get("data", {}).get(mime)
             if data is not None:
                 data = "".join(data)
-                if mime == "text/html":
+                if mime == "text/html":   # what a reader sees: not the code and data of scripts and styles
+                    data = re.sub(r"<(script|style)\b[^>]*>.*?</\1\s*>", " ", data, flags=re.S | re.I)
                     data = re.sub(r"<[^>]+>", " ", data).replace("&nbsp;", " ")
                 texts.append(data)
     return texts

@@ -173,10 +173,13 @@ def _is_notebook_page(english: Path) -> bool:
 
 
 def _write(notebook, path: Path, fmt: str) -> None:
+    """Write ``notebook`` to ``path`` in ``fmt``, unless the file already holds exactly that."""
     import jupytext
     from course_utils.files import write_atomic
     text = jupytext.writes(notebook, fmt=fmt)
-    write_atomic(path, text if text.endswith("\n") else text + "\n")
+    text = text if text.endswith("\n") else text + "\n"
+    if not (path.exists() and path.read_text(encoding="utf-8") == text):
+        write_atomic(path, text)
 
 
 def write_notebook(ja_path: Path, root: Path = ROOT) -> Path:
@@ -197,10 +200,27 @@ def write_notebook(ja_path: Path, root: Path = ROOT) -> Path:
     for key in ("language_info",):
         if key in english["metadata"]:
             notebook.metadata[key] = english["metadata"][key]
-    _write(notebook, ja_path, "md:myst")
     out = ja_path.with_suffix(".ipynb")
+    _keep_cell_ids(notebook, out)
+    _write(notebook, ja_path, "md:myst")
     _write(notebook, out, "ipynb")
     return out
+
+
+def _keep_cell_ids(notebook, path: Path) -> None:
+    """Give the cells the ids of the notebook already at ``path`` (when it has as many cells):
+    the Markdown page stores no ids, and fresh random ones would change every notebook on
+    every run."""
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (ValueError, KeyError):
+        return
+    if len(old) == len(notebook.cells):
+        for cell, previous in zip(notebook.cells, old):
+            if previous.get("id"):
+                cell["id"] = previous["id"]
 
 
 # ---------------------------------------------------------------- numbers

@@ -94,3 +94,28 @@ def test_read_accepts_only_records_of_the_current_plan(tmp_path):
     assert tw.read(path) is None
     with pytest.raises(tw.TrainingWellRunsMissing, match="--training-well"):
         tw.load(tmp_path / "empty")
+
+
+def test_a_short_l2_run_records_the_penalty_keras_adds_to_its_losses():
+    """Keras' val_loss of an L2 run is cross-entropy + lambda * sum(v^2): the record keeps the
+    penalty, and cross_entropy() takes it off (checked against the cross-entropy recomputed)."""
+    from course_utils.data import one_hot
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(64, 28, 28, 1)).astype(np.float32)
+    y = one_hot(rng.integers(0, 10, size=64))
+    spec = dataclasses.replace(tw.RUNS["overfit-l2"])
+    keras.utils.set_random_seed(0)
+    model = tw.build(spec)
+    log = tw._penalty_log()
+    history = model.fit(x[:48], y[:48], epochs=2, batch_size=16, verbose=0, validation_data=(x[48:], y[48:]),
+                        callbacks=[log])
+    record = {"run": "overfit-l2", "seed": 0, "spec": dataclasses.asdict(spec),
+              "history": {**history.history, "penalty": log.values}}
+    p = model.predict(x[48:], verbose=0)
+    recomputed = float(keras.losses.CategoricalCrossentropy()(y[48:], p))
+    assert log.values[-1] > 0.01
+    assert tw.cross_entropy(record)[-1] == pytest.approx(recomputed, rel=1e-4)
+    assert history.history["val_loss"][-1] == pytest.approx(recomputed + log.values[-1], rel=1e-4)
+    with pytest.raises(ValueError, match="penalty"):
+        tw.cross_entropy({**record, "history": history.history})

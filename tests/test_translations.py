@@ -160,6 +160,16 @@ def test_a_chapter_not_executed_yet_keeps_its_notebook_header_when_stamped(copy)
     assert translations.staleness(page, root) == []
 
 
+def test_writing_the_notebooks_again_changes_nothing(copy):
+    """The Markdown page stores no cell ids: a rewrite keeps the notebook's ids and bytes."""
+    root, page = copy
+    notebook = page.with_suffix(".ipynb")
+    translations.write_notebook(page, root)
+    first = notebook.read_bytes()
+    translations.write_notebook(page, root)
+    assert notebook.read_bytes() == first
+
+
 def test_changed_english_code_is_not_prose(copy):
     root, page = copy
     english = root / f"{CHAPTER}.md"

@@ -171,7 +171,8 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
     return e.map(v => v / total);
   }
 
-  // Dequantize the weights the explorer carries: h = q * scale_m (m the last, output axis).
+  // The weights the explorer carries, as float32 (chapter 8, eq-int8): h_pqkm = q_pqkm s_m,
+  // q the int8 kernel and s_m the scale of output channel m, the last axis (V_nm alike).
   function loadModel(layers, bytes) {
     const model = {};
     for (const layer of layers) {

@@ -34,7 +34,7 @@ JA_PHONE_PAGES = ["ja/index.html", "ja/book/00_intro.html", "ja/book/05_backprop
                   "ja/book/10_architecture.html", "ja/book/glossary.html", "ja/book/appendix/notation.html"]
 WIDTHS = {"desktop": 1280, "phone": 390}
 EXPLORER_PAGES = {"book/01_convolution.html": 1, "book/02_stride.html": 1, "book/04_pooling.html": 1,
-                  "book/08_what_it_learned.html": 1, "book/10_architecture.html": 1}
+                  "book/08_what_it_learned.html": 2, "book/10_architecture.html": 1}
 # Search fields a reader can see: the theme's search button-field and any search input.
 SEARCH_FIELDS = ".search-button-field, input[type='search'], form.bd-search"
 VISIBLE = "els => els.filter(e => { const r = e.getBoundingClientRect(); " \
