@@ -10,7 +10,8 @@ digits with the mouse, stroke by stroke, as a reader would. For each digit it ta
 the event) and measures the time until the explorer has run MNIST's preprocessing and the
 network and written the new probabilities into the page, and until the next animation
 frame (the frame that shows them). Prints the medians, quartiles and the machine: CPU,
-cores, load average, Chromium's version. The goal is under 30 ms.
+cores, load average, Chromium's version. The goal is a median under 30 ms. It times the
+explorer alone, not the book's page with its theme and other explorers.
 
 --record writes the same lines, with a header naming the command, date and machine, to
 FILE (chapter 8 prints course_utils/reference/benchmarks/draw_digit_latency.txt).
@@ -102,6 +103,7 @@ def measure(repeats: int) -> None:
         url = explorer_page(Path(tmp)).as_uri()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         print(f"browser: Chromium {browser.version}, headless, flags {' '.join(FLAGS)}")
+        print("page: the explorer alone, in a page of its own opened from file:// (not the book's page)")
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         root = page.query_selector(".cnn-explorer--draw")
@@ -122,7 +124,7 @@ def measure(repeats: int) -> None:
           f"{repeats + 2}" + (f" ({wrong[:3]})" if wrong else ""))
     print("last stroke's pointerup to probabilities written into the page: " + quartiles([a for a, _ in latencies]))
     print("last stroke's pointerup to the next animation frame:             " + quartiles([b for _, b in latencies]))
-    print("goal: under 30 ms from the last stroke to the probabilities")
+    print("goal: a median under 30 ms from the last stroke to the probabilities")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (other work on the machine slows every figure down)")
 
 

@@ -122,12 +122,15 @@ def _play_button() -> str:
 
 
 def _explorer(kind: str, caption: str, body: str, data: dict, script: str,
-              libraries=("cnn_explorers.js",)) -> HTML:
+              libraries=("cnn_explorers.js",), lang: str | None = None) -> HTML:
     """One explorer: a labelled group holding ``body``, its data as JSON, the libraries it
-    needs and its own ``script``, which runs with ``root`` (the group) and ``DATA``."""
+    needs and its own ``script``, which runs with ``root`` (the group) and ``DATA``.
+    ``lang`` marks the language of its text (``"en"``), for a page in another language."""
     payload = script_json(data)
     uid = "cnnx-" + kind + "-" + hashlib.sha1((kind + caption + payload).encode()).hexdigest()[:10]
-    text = (f'<div class="cnn-explorer cnn-explorer--{kind}" id="{uid}" role="group" aria-labelledby="{uid}-caption">\n'
+    lang_attribute = f' lang="{lang}"' if lang else ""
+    text = (f'<div class="cnn-explorer cnn-explorer--{kind}" id="{uid}"{lang_attribute} role="group" '
+            f'aria-labelledby="{uid}-caption">\n'
             f'<p class="cnn-explorer__caption" id="{uid}-caption">{html.escape(caption)}</p>\n'
             f'{body.replace("{uid}", uid)}\n'
             f'<script type="application/json" id="{uid}-data">{payload}</script>\n'
@@ -592,6 +595,8 @@ def draw_digit_explorer(model, images, labels) -> HTML:
     (``explorer_js/cnn_draw_digit.js``) and draws the 28 x 28 input, the conv1, conv2 and
     pooled feature maps and the ten probabilities. The kernels travel as int8 with one
     scale per output channel (:mod:`course_utils.quantization`), the biases as float32.
+    Its text is English, marked ``lang="en"`` for the Japanese page, which shows the same
+    output.
 
     Parameters
     ----------
@@ -626,4 +631,4 @@ def draw_digit_explorer(model, images, labels) -> HTML:
             "images": _b64(images), "labels": [int(v) for v in labels], "viridis": _VIRIDIS}
     return _explorer("draw", "Draw a digit: the trained network runs in this page on what you draw.",
                      _draw_digit_body(len(images)), data, "CnnDrawDigit.start(root, DATA);",
-                     libraries=("cnn_explorers.js", "cnn_draw_digit.js"))
+                     libraries=("cnn_explorers.js", "cnn_draw_digit.js"), lang="en")

@@ -1,25 +1,29 @@
 """MNIST's own preprocessing, applied to a digit drawn on a canvas.
 
 LeCun, Cortes and Burges describe how the MNIST digits were made from NIST's black and
-white scans (http://yann.lecun.com/exdb/mnist/): "size normalized to fit in a 20x20 pixel
-box while preserving their aspect ratio", with "grey levels as a result of the
-anti-aliasing technique used by the normalization algorithm", then "centered in a 28x28
-image by computing the center of mass of the pixels, and translating the image so as to
-position this point at the center of the 28x28 field".
+white scans (http://yann.lecun.com/exdb/mnist/, archived at
+https://web.archive.org/web/2024/http://yann.lecun.com/exdb/mnist/): "size normalized to
+fit in a 20x20 pixel box while preserving their aspect ratio", with "grey levels as a
+result of the anti-aliasing technique used by the normalization algorithm", then "centered
+in a 28x28 image by computing the center of mass of the pixels, and translating the image
+so as to position this point at the center of the 28x28 field". The page does not name the
+anti-aliasing technique: area averaging, like the ink threshold, is this course's choice.
 
 This module is the reference implementation of those steps for chapter 8's draw-a-digit
 explorer; the explorer's JavaScript (``explorer_js/cnn_draw_digit.js``) does the same in
-the reader's page, and the browser tests compare the two. Every step is integer
-arithmetic, so both give the same pixels:
+the reader's page, and the browser tests compare the two. Every step here is integer
+arithmetic; the JavaScript computes the same integers in float64, exactly at these sizes,
+so both give the same pixels:
 
 1. :func:`ink`: a canvas pixel is ink when its opacity is at least 128 of 255 (a bilevel
    image, as NIST's scans were);
-2. :func:`ink_bounding_box`: the smallest rectangle that holds all the ink, h x w pixels;
-3. :func:`fit_into_box`: that rectangle scaled by 20 / max(h, w), so its longer side
-   becomes 20 pixels; each new pixel is the share of its area that ink covers (area
+2. :func:`ink_bounding_box`: the smallest rectangle that holds all the ink, rows x columns;
+3. :func:`fit_into_box`: that rectangle scaled by 20 / max(rows, columns), so its longer
+   side becomes 20 pixels; each new pixel is the share of its area that ink covers (area
    averaging, the anti-aliasing), as 0 to 255;
-4. :func:`centre_by_mass`: placed in 28 x 28 so that its centre of mass falls on the
-   centre of the field, to the nearest whole pixel.
+4. :func:`centre_by_mass`: placed in 28 x 28 at the whole-pixel offset that brings its
+   centre of mass closest to the centre of pixel (14, 14), where MNIST's digits have it
+   (their mean centre of mass, counting pixel i's centre as i, is row 13.99, column 14.01).
 
 Examples
 --------
@@ -27,9 +31,9 @@ Examples
 >>> canvas[40:240, 130:150] = 255            # a vertical bar: a "1", 200 px tall, 20 px wide
 >>> digit = preprocess_drawing(canvas)
 >>> digit.shape, digit.dtype, np.flatnonzero(digit.max(axis=1)).tolist()[::19]
-((28, 28), dtype('uint8'), [4, 23])
+((28, 28), dtype('uint8'), [5, 24])
 >>> np.flatnonzero(digit.max(axis=0)).tolist()
-[13, 14]
+[14, 15]
 """
 
 from __future__ import annotations
@@ -87,13 +91,15 @@ def fit_into_box(mask) -> np.ndarray:
 
 
 def centre_by_mass(image) -> np.ndarray:
-    """``image`` (h, w) placed in FIELD x FIELD with its centre of mass at the centre.
+    """``image`` (h, w) placed in FIELD x FIELD with its centre of mass on pixel (14, 14).
 
-    With mass M = sum(v), row moment R = sum(i v) and pixel i's centre at i + 1/2, the
-    centre of mass of the placed image is top + R / M + 1/2; the field's centre is
-    FIELD / 2. So ``top = round(FIELD / 2 - 1/2 - R / M) = floor((FIELD / 2 M - R) / M)``
-    (rounding half up), computed in integers; the same for columns. Ink that would fall
-    outside the field is cut off.
+    With mass M = sum(v) and row moment R = sum(i v), counting pixel i's centre as i, the
+    placed image's centre of mass is row top + R / M. MNIST's digits have theirs at the
+    centre of pixel (FIELD / 2, FIELD / 2), to the nearest whole pixel (row 13.99, column
+    14.01 on average over the test set). So ``top = round(FIELD / 2 - R / M)``, rounding
+    half up: ``floor(((FIELD + 1) M - 2 R) / (2 M))``, computed in integers; the same for
+    columns. Re-centring a test digit's own ink box this way gives the test digit back (for
+    9,999 of the 10,000). Ink that would fall outside the field is cut off.
     """
     image = np.asarray(image, dtype=np.int64)
     field = np.zeros((FIELD, FIELD), np.uint8)
@@ -101,8 +107,8 @@ def centre_by_mass(image) -> np.ndarray:
     if mass == 0:
         return field
     rows, cols = np.arange(image.shape[0]), np.arange(image.shape[1])
-    top = (FIELD // 2 * mass - int(image.sum(axis=1) @ rows)) // mass
-    left = (FIELD // 2 * mass - int(image.sum(axis=0) @ cols)) // mass
+    top = ((FIELD + 1) * mass - 2 * int(image.sum(axis=1) @ rows)) // (2 * mass)
+    left = ((FIELD + 1) * mass - 2 * int(image.sum(axis=0) @ cols)) // (2 * mass)
     r0, c0 = max(top, 0), max(left, 0)
     r1, c1 = min(top + image.shape[0], FIELD), min(left + image.shape[1], FIELD)
     field[r0:r1, c0:c1] = image[r0 - top:r1 - top, c0 - left:c1 - left]

@@ -6,6 +6,8 @@ take a quarter of that. Each weight array ``w`` (a conv kernel (H, H, K, M) or a
 matrix (inputs, M)) is stored as integers ``q`` in -127..127 and one float32 scale per
 output channel m, ``scale[m] = max |w[..., m]| / 127``, so that ``w ~ q * scale``; an
 error of at most half a scale step per weight. Biases stay float32 (one per channel: few).
+Chapter 8 writes ``q`` as h-tilde and ``scale[m]`` as tau_m (eq-int8), since in the book's
+notation q is a filter's column index and s the stride.
 
 Examples
 --------

@@ -159,7 +159,9 @@ def test_draw_digit_explorer_carries_the_int8_weights_and_the_digits():
     from course_utils.quantization import dequantize
 
     model = untrained_source_cnn()
-    data = payload(draw_digit_explorer(model, DIGITS, list(range(5))).data)
+    html = draw_digit_explorer(model, DIGITS, list(range(5))).data
+    assert ' lang="en" ' in html.split(">", 1)[0], "the explorer's English text is not marked for the Japanese page"
+    data = payload(html)
     assert [layer["name"] for layer in data["model"]] == ["conv1", "conv2", "dense1", "output"]
     for layer in data["model"]:
         kernel, bias = model.get_layer(layer["name"]).get_weights()

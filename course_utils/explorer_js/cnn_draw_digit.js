@@ -15,8 +15,9 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
 
   // ------------------------------------------------------------------------------------
   // MNIST's preprocessing, step by step as course_utils/mnist_preprocessing.py (the
-  // reference the browser tests compare with). Integer arithmetic throughout, so both
-  // give the same pixels.
+  // reference the browser tests compare with). Python computes in integers; here the same
+  // integers are computed in float64, which holds them exactly at these sizes (and each
+  // division's floor is exact too), so both give the same pixels.
   const BOX = 20, FIELD = 28, INK_OPACITY = 128;
 
   // Step 1, ink: a canvas pixel is ink when its opacity is >= 128 of 255 (a bilevel
@@ -76,9 +77,10 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
     return { rows, cols, grey };
   }
 
-  // Step 4: placed in FIELD x FIELD with its centre of mass at the centre: with mass M,
-  // row moment R = sum(i v) and pixel i's centre at i + 1/2, the top row is
-  // round(FIELD/2 - 1/2 - R/M) = floor((FIELD/2 M - R) / M); the same for columns.
+  // Step 4: placed in FIELD x FIELD with its centre of mass on pixel (14, 14), where
+  // MNIST's digits have it: with mass M, row moment R = sum(i v) and pixel i's centre
+  // counted as i, the top row is round(FIELD/2 - R/M), half up, = floor(((FIELD + 1) M - 2R) / (2M));
+  // the same for columns.
   function centreByMass(image) {
     const field = new Uint8Array(FIELD * FIELD);
     let mass = 0, rowMoment = 0, colMoment = 0;
@@ -87,8 +89,8 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
       mass += v; rowMoment += i * v; colMoment += j * v;
     }
     if (mass === 0) return field;
-    const top = Math.floor((FIELD / 2 * mass - rowMoment) / mass);
-    const left = Math.floor((FIELD / 2 * mass - colMoment) / mass);
+    const top = Math.floor(((FIELD + 1) * mass - 2 * rowMoment) / (2 * mass));
+    const left = Math.floor(((FIELD + 1) * mass - 2 * colMoment) / (2 * mass));
     for (let i = 0; i < image.rows; i++) for (let j = 0; j < image.cols; j++) {
       const r = top + i, c = left + j;
       if (r >= 0 && r < FIELD && c >= 0 && c < FIELD) field[r * FIELD + c] = image.grey[i * image.cols + j];
@@ -134,14 +136,16 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
     return out;
   }
 
-  // Max pooling, window size x size, stride = size (chapter 4, eq-max-pool):
-  //   u_ijk = max over (a, c) in P_ij of z_ack,   P_ij = {(size i + p, size j + q): 0 <= p, q < size}
-  function maxPool2d(z, W, K, size) {
-    const Wo = Math.floor(W / size), out = new Float32Array(Wo * Wo * K);
+  // Max pooling, window H x H, stride s = H (chapter 4, eq-max-pool):
+  //   u_ijk = max over (alpha, beta) in P_ij of z_{alpha beta k},
+  //   P_ij = {(s i + p, s j + q): 0 <= p, q < H}
+  function maxPool2d(z, W, K, H) {
+    const s = H, Wo = Math.floor(W / s), out = new Float32Array(Wo * Wo * K);
     for (let i = 0; i < Wo; i++) for (let j = 0; j < Wo; j++) for (let k = 0; k < K; k++) {
       let best = -Infinity;
-      for (let p = 0; p < size; p++) for (let q = 0; q < size; q++) {
-        best = Math.max(best, z[((size * i + p) * W + size * j + q) * K + k]);
+      for (let p = 0; p < H; p++) for (let q = 0; q < H; q++) {
+        const alpha = s * i + p, beta = s * j + q;
+        best = Math.max(best, z[(alpha * W + beta) * K + k]);
       }
       out[(i * Wo + j) * K + k] = best;
     }
@@ -163,7 +167,7 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
     return u;
   }
 
-  // Softmax (chapter 5, eq-softmax): y_c = e^{u_c} / sum_c' e^{u_c'}. Subtracting max u
+  // Softmax (chapter 5, eq-softmax): hat y_c = e^{u_c} / sum_c' e^{u_c'}. Subtracting max u
   // from every u_c first changes nothing in the ratio and keeps e^u finite.
   function softmax(u) {
     const top = Math.max(...u), e = u.map(v => Math.exp(v - top));
@@ -171,14 +175,14 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
     return e.map(v => v / total);
   }
 
-  // The weights the explorer carries, as float32 (chapter 8, eq-int8): h_pqkm = q_pqkm s_m,
-  // q the int8 kernel and s_m the scale of output channel m, the last axis (V_nm alike).
+  // The weights the explorer carries, as float32 (chapter 8, eq-int8): h_pqkm = tilde h_pqkm tau_m,
+  // tilde h the int8 kernel and tau_m the scale of output channel m, the last axis (V_nm alike).
   function loadModel(layers, bytes) {
     const model = {};
     for (const layer of layers) {
-      const q = new Int8Array(bytes(layer.kernel).buffer), M = layer.scale.length;
-      const kernel = new Float32Array(q.length);
-      for (let n = 0; n < q.length; n++) kernel[n] = q[n] * layer.scale[n % M];
+      const integers = new Int8Array(bytes(layer.kernel).buffer), M = layer.scale.length;
+      const kernel = new Float32Array(integers.length);
+      for (let n = 0; n < integers.length; n++) kernel[n] = integers[n] * layer.scale[n % M];
       model[layer.name] = { kernel, bias: Float32Array.from(layer.bias), shape: layer.shape };
     }
     return model;
@@ -202,23 +206,30 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
   // The page: drawing, controls, and every layer drawn.
 
   // One canvas of maps: C maps of W x W (channels-last), in rows of `across`, 1 px apart,
-  // each on its own colour scale from 0 to its largest value, as the chapter's figures (a
-  // map that is 0 everywhere stays dark). Returns how many maps respond somewhere.
+  // each min-max scaled on its own, as the chapter's figures; a constant map (a channel
+  // that ReLU switched off, or one that is its bias' ReLU everywhere) stays dark, as the
+  // figures draw it. Returns how many maps vary over the input, i.e. respond to it.
   function drawMaps(canvas, maps, W, C, across, lut) {
     const ctx = canvas.getContext('2d'), image = ctx.createImageData(canvas.width, canvas.height);
-    const top = new Float32Array(C);
-    for (let n = 0; n < maps.length; n++) if (maps[n] > top[n % C]) top[n % C] = maps[n];
+    const low = new Float32Array(C).fill(Infinity), high = new Float32Array(C).fill(-Infinity);
+    for (let n = 0; n < maps.length; n++) {
+      const c = n % C;
+      if (maps[n] < low[c]) low[c] = maps[n];
+      if (maps[n] > high[c]) high[c] = maps[n];
+    }
     image.data.fill(255);
     for (let c = 0; c < C; c++) {
-      const x0 = (c % across) * (W + 1), y0 = Math.floor(c / across) * (W + 1);
+      const x0 = (c % across) * (W + 1), y0 = Math.floor(c / across) * (W + 1), span = high[c] - low[c];
       for (let i = 0; i < W; i++) for (let j = 0; j < W; j++) {
-        const level = top[c] > 0 ? Math.round(255 * maps[(i * W + j) * C + c] / top[c]) : 0;
+        const level = span > 0 ? Math.round(255 * (maps[(i * W + j) * C + c] - low[c]) / span) : 0;
         const at = 4 * ((y0 + i) * canvas.width + x0 + j);
         image.data[at] = lut[3 * level]; image.data[at + 1] = lut[3 * level + 1]; image.data[at + 2] = lut[3 * level + 2];
       }
     }
     ctx.putImageData(image, 0, 0);
-    return top.filter(v => v > 0).length;
+    let varying = 0;
+    for (let c = 0; c < C; c++) if (high[c] > low[c]) varying++;
+    return varying;
   }
 
   function start(root, DATA) {
@@ -312,7 +323,7 @@ window.CnnDrawDigit = window.CnnDrawDigit || (function () {
         view.setAttribute('aria-label', 'The 28 x 28 image the network sees. ' + text);
         [['conv1', 32, 26], ['conv2', 64, 24], ['pool', 64, 12]].forEach(([name, C, W], n) => {
           find(name).setAttribute('aria-label', name + ': ' + C + ' feature maps of ' + W + ' x ' + W + '; ' +
-            counts[n] + ' of ' + C + ' respond to this input (bright: strong response).');
+            counts[n] + ' of ' + C + ' respond to this input, the others are constant (bright: strong response).');
         });
       }
       root.dispatchEvent(new CustomEvent('cnn-draw-digit-update', { detail: { announce } }));

@@ -16,7 +16,8 @@ SHOTS = ROOT / "test-reports" / "screenshots"
 PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("*.html"))
 JA_PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "ja" / "book").glob("*.html"))
 MATH_PAGES = ["book/01_convolution.html", "book/02_stride.html", "book/03_channels.html",
-              "book/04_pooling.html", "book/09_im2col.html", "book/10_architecture.html"]
+              "book/04_pooling.html", "book/07_training_well.html", "book/09_im2col.html",
+              "book/10_architecture.html"]
 # Widget pages and the caption of the static default figure each must show.
 WIDGET_PAGES = {"book/01_convolution.html": "hand-made 3x3 filters",
                 "book/02_stride.html": "padded with one pixel of zeros",

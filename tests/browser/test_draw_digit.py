@@ -9,7 +9,10 @@
   flipped filter, a missing bias): the page's script is patched on its way to the browser.
 - A 7 and a 0 drawn with the mouse are read as 7 and 0.
 - The page's preprocessing equals ``course_utils.mnist_preprocessing`` on 20 drawings made
-  with the mouse, pixel for pixel within 1/255.
+  with the mouse, pixel for pixel, with no difference at all.
+- A constant feature map (on an empty drawing, conv1's channels are the ReLU of their bias)
+  is drawn dark and not counted as responding.
+- The explorer's English text is marked ``lang="en"``, on the Japanese page too.
 - It works from the keyboard: the slider loads a test digit, the arrow keys on the drawing
   area shift it by one pixel, Tab reaches every button, Enter clears and undoes.
 - At 390 px the page does not scroll sideways and the explorer fits; axe-core finds no
@@ -32,7 +35,7 @@ PAGE = "book/08_what_it_learned.html"
 JA_PAGE = "ja/book/08_what_it_learned.html"
 AXE = ROOT / ".venv" / "npm-axe" / "node_modules" / "axe-core" / "axe.min.js"
 STATIC = HTML / "_static"
-EXACT = 1e-4            # the page against Keras with the same (int8) weights
+EXACT = 1e-4            # the page against Keras with the same (int8) weights: float64 sums against float32
 # The page against Keras with the float32 weights: int8 changes a probability by at most 0.0180
 # on all 10,000 test digits (chapter 8 prints it, and nbval checks that it still does).
 INT8_TOLERANCE = 0.02
@@ -207,7 +210,19 @@ def test_the_page_preprocesses_as_the_python_reference(explorer):
         ours = np.array(last(page, root, "unshifted"), np.int64).reshape(28, 28)
         assert ours.any(), "the drawing left no ink"
         worst.append(np.abs(ours - preprocess_drawing(opacity)).max())
-    assert max(worst) <= 1, f"largest difference {max(worst)}/255 (each drawing: {worst})"
+    assert max(worst) == 0, f"largest difference {max(worst)}/255 (each drawing: {worst})"
+
+
+# Whether every map's pixels on a canvas of maps have the colour of the scale's bottom
+# (viridis at 0: rgb(68, 1, 84)) or the white gap between maps.
+DARKEST = """canvas => {
+  const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  for (let n = 0; n < rgba.length; n += 4) {
+    const white = rgba[n] === 255 && rgba[n + 1] === 255 && rgba[n + 2] === 255;
+    if (!white && (Math.abs(rgba[n] - 68) > 2 || Math.abs(rgba[n + 1] - 1) > 2 || Math.abs(rgba[n + 2] - 84) > 2)) return false;
+  }
+  return true;
+}"""
 
 
 def test_everything_works_from_the_keyboard(explorer, keras_reference):
@@ -241,6 +256,9 @@ def test_everything_works_from_the_keyboard(explorer, keras_reference):
     root.query_selector("button[data-action='clear']").focus()
     page.keyboard.press("Enter")
     assert not any(last(page, root, "input"))
+    # On the empty drawing every conv1 map is constant (the ReLU of its bias): all drawn dark.
+    assert "0 of 32 respond" in root.query_selector("[data-part='conv1']").get_attribute("aria-label")
+    assert page.evaluate(DARKEST, root.query_selector("[data-part='conv1']")), "a constant map is drawn bright"
     draw(page, pad, SEVEN)
     first = last(page, root, "input")
     draw(page, pad, [[(60, 150), (220, 150)]])
@@ -255,12 +273,14 @@ def test_a_phone_can_draw_and_nothing_scrolls_sideways(browser, server, path):
     page, root, log = open_explorer(browser, server, path, width=390, height=844)
     root.scroll_into_view_if_needed()
     wide = page.evaluate("() => document.documentElement.scrollWidth")
+    lang = root.get_attribute("lang")
     sticking_out = page.evaluate("r => Array.from(r.querySelectorAll('*')).filter(e => "
                                  "e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + "
                                  "'.' + e.className)", root)
     draw(page, root.query_selector("[data-part='pad']"), SEVEN)
     probabilities = last(page, root, "probabilities")
     page.close()
+    assert lang == "en", f"the explorer's English text is marked lang={lang!r}"
     assert wide <= 390, f"the page scrolls sideways: {wide} px wide at 390 px"
     assert not sticking_out, sticking_out
     assert int(np.argmax(probabilities)) == 7
