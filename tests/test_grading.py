@@ -421,8 +421,10 @@ def test_the_worker_records_entries_into_the_course_package():
     finally:
         sys.setprofile(None)
     assert audit.seen == {"course_utils.ops"}       # numpy is not recorded
-    assert grading._audited("scipy.signal") and grading._audited("course_utils.checks")
-    assert not grading._audited("numpy") and not grading._audited(["keras"]) and not grading._audited("scipyx")
+    from course_utils.grading_policy import THREADS, is_audited
+
+    assert is_audited("scipy.signal") and is_audited("course_utils.checks") and is_audited(THREADS)
+    assert not is_audited("numpy") and not is_audited(["keras"]) and not is_audited("scipyx")
 
 
 def test_the_reference_is_computed_before_the_student_runs_and_on_its_own_copy():
