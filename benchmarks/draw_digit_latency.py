@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import math
 import os
 import platform
 import statistics
@@ -34,16 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from conftest import CHROMIUM, FLAGS  # noqa: E402  (the browser tests' Chromium and flags)
+from conftest import CHROMIUM, DRAWN_DIGITS, FLAGS, draw  # noqa: E402  (the browser tests' Chromium, strokes)
+from reader_machine import announce, unset_build_overrides  # noqa: E402
 
-# Digits drawn as strokes on the 280 x 280 canvas: lists of (x, y) points.
-DIGITS = {
-    "7": [[(70, 60), (140, 58), (210, 60), (180, 120), (150, 180), (125, 235)]],
-    "0": [[(140 + 60 * math.sin(2 * math.pi * t / 40), 140 - 90 * math.cos(2 * math.pi * t / 40))
-           for t in range(41)]],
-    "1": [[(150, 40), (145, 140), (140, 240)]],
-    "4": [[(170, 40), (90, 170), (210, 170)], [(175, 100), (172, 240)]],
-}
+REMOVED = unset_build_overrides()   # before NumPy loads: as on a reader's machine
+
+DIGITS = DRAWN_DIGITS
 
 MEASURE = """root => {
   window.latencies = [];
@@ -79,17 +74,6 @@ def explorer_page(folder: Path) -> Path:
     return page
 
 
-def draw(page, pad, strokes) -> None:
-    box = pad.bounding_box()
-    scale = box["width"] / 280
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=4)
-        page.mouse.up()
-
-
 def quartiles(values) -> str:
     q1, q2, q3 = statistics.quantiles(values, n=4)
     return f"median {q2:.1f} ms (quartiles {q1:.1f} to {q3:.1f}, range {min(values):.1f} to {max(values):.1f})"
@@ -101,6 +85,7 @@ def measure(repeats: int) -> None:
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         url = explorer_page(Path(tmp)).as_uri()
+        announce(REMOVED)   # the page computes in JavaScript; the Python side (Keras, NumPy) built it
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         print(f"browser: Chromium {browser.version}, headless, flags {' '.join(FLAGS)}")
         print("page: the explorer alone, in a page of its own opened from file:// (not the book's page)")
@@ -112,7 +97,7 @@ def measure(repeats: int) -> None:
         names, read = list(DIGITS), []
         for n in range(repeats + 2):                         # the first two warm the page up
             clear.click()
-            draw(page, pad, DIGITS[names[n % len(names)]])
+            draw(page, pad, DIGITS[names[n % len(names)]], steps=4)
             page.wait_for_function(f"window.latencies.length >= {n + 1}")
             read.append(page.evaluate("r => r.drawDigit.last.probabilities.indexOf("
                                       "Math.max(...r.drawDigit.last.probabilities))", root))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import functools
 import http.server
 import os
@@ -96,3 +98,28 @@ def view(browser, server):
     yield view
     for page, _ in pages.values():
         page.close()
+
+
+# --- drawing on the draw-a-digit explorer (its tests, and benchmarks/draw_digit_latency.py) ----
+
+# Digits drawn as strokes on the explorer's 280 x 280 canvas: lists of (x, y) points.
+DRAWN_DIGITS = {
+    "7": [[(70, 60), (140, 58), (210, 60), (180, 120), (150, 180), (125, 235)]],
+    "0": [[(140 + 60 * math.sin(2 * math.pi * t / 40), 140 - 90 * math.cos(2 * math.pi * t / 40))
+           for t in range(41)]],
+    "1": [[(150, 40), (145, 140), (140, 240)]],
+    "4": [[(170, 40), (90, 170), (210, 170)], [(175, 100), (172, 240)]],
+}
+
+
+def draw(page, pad, strokes, steps=1) -> None:
+    """Draw strokes of (x, y) canvas points with the mouse, as a reader would (``steps``
+    mouse moves from one point to the next)."""
+    box = pad.bounding_box()
+    scale = box["width"] / 280
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=steps)
+        page.mouse.up()

@@ -22,14 +22,13 @@
 from __future__ import annotations
 
 import base64
-import math
 import os
 import re
 
 import numpy as np
 import pytest
 
-from conftest import HTML, ROOT, PageLog, need_chromium
+from conftest import DRAWN_DIGITS, HTML, ROOT, PageLog, draw, need_chromium
 
 PAGE = "book/08_what_it_learned.html"
 JA_PAGE = "ja/book/08_what_it_learned.html"
@@ -42,8 +41,7 @@ INT8_TOLERANCE = 0.02
 BUDGET = 2_000_000      # bytes the explorer may add to its page
 
 # Strokes on the 280 x 280 canvas, as (x, y) points.
-SEVEN = [[(70, 60), (140, 58), (210, 60), (180, 120), (150, 180), (125, 235)]]
-ZERO = [[(140 + 60 * math.sin(2 * math.pi * t / 40), 140 - 90 * math.cos(2 * math.pi * t / 40)) for t in range(41)]]
+SEVEN, ZERO = DRAWN_DIGITS["7"], DRAWN_DIGITS["0"]
 
 # Faults planted in the page's forward pass (cnn_draw_digit.js): the text replaced, and its replacement.
 FAULTS = {
@@ -128,19 +126,6 @@ def differences_from_keras(page, root, reference, count=100) -> list[str]:
         if f"reads {p.argmax()} with probability" not in status:
             problems.append(f"test digit {n}: the text for screen readers says {status!r}")
     return problems
-
-
-def draw(page, pad, strokes, steps=1) -> None:
-    """Draw strokes of (x, y) canvas points with the mouse, as a reader would (``steps``
-    mouse moves from one point to the next)."""
-    box = pad.bounding_box()
-    scale = box["width"] / 280
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=steps)
-        page.mouse.up()
 
 
 def clear(root) -> None:
