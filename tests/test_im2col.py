@@ -110,21 +110,24 @@ def test_padding_is_within_the_budget_too():
     assert peak - out.nbytes <= budget
 
 
-def test_batch_plan_is_what_conv2d_im2col_allocates(monkeypatch):
+@pytest.mark.parametrize("cores", [1, 2])
+def test_batch_plan_is_what_conv2d_im2col_allocates(monkeypatch, cores):
     """The plan's scratch bytes bound what the call really holds at its peak (tracemalloc)
-    without being wildly pessimistic (the ReLU's zeros are counted per image but shared),
-    and batches stay cache-sized under a huge budget."""
-    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    and batches stay cache-sized under a huge budget. With one thread the bound is also
+    tight (not wildly pessimistic: the ReLU's zeros are counted per image but shared); with
+    two, whether their scratch is live at the same moment depends on the scheduler (a CI
+    run saw half), so only one thread's share is certain."""
+    monkeypatch.setattr(engine, "usable_cores", lambda: cores)
     x = RNG.random((40, 26, 26, 32), dtype=np.float32)
     h = RNG.random((3, 3, 32, 64), dtype=np.float32)
     b = RNG.random(64, dtype=np.float32)
     plan = engine.batch_plan(x.shape, h.shape, bias=True, activation="relu", memory_budget=2**30)
-    assert plan.threads == 2 and plan.images * plan.per_image <= engine._CACHE_BLOCK_BYTES
+    assert plan.threads == cores and plan.images * plan.per_image <= engine._CACHE_BLOCK_BYTES
     tracemalloc.start()
     out = conv2d_im2col(x, h, b, activation="relu", memory_budget=2**30)
     peak = tracemalloc.get_traced_memory()[1] - out.nbytes
     tracemalloc.stop()
-    assert 0.75 * plan.scratch_bytes <= peak <= plan.scratch_bytes
+    assert 0.75 * plan.scratch_bytes / plan.threads <= peak <= plan.scratch_bytes
 
 
 @pytest.mark.parametrize("memory_budget", ["64MB", 64e6, None])
