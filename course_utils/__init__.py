@@ -12,16 +12,11 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``data``: loading, validating and preparing MNIST (the one place that reads the file).
 - ``explorers``: interactive explorers for the static HTML book, with no kernel and no network.
 - ``files``: writing files atomically (temporary name, fsync, rename); every file the course writes.
-- ``grade_store``: finished grades kept on disk as they arrive, so that an interrupted grading resumes.
 - ``gradient_check``: checking a gradient with no library: centred finite differences, relative error.
-- ``grading``: grading a submitted notebook: its code in a sandbox, every verdict in the grader.
-- ``grading_policy``: what the grader does not credit (the course's reference, Keras, ...) and what an exercise builds on.
-- ``grading_wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
-- ``grading_worker``: runs inside the sandbox: a student's notebook, then calls of its functions.
+- ``grading``: grading returned notebooks (a subpackage): each in a sandbox, every verdict in the grader, the policy of what is credited, the grade store.
 - ``i18n``: the language of the checkers' messages (English or Japanese), with gettext.
 - ``im2col``: the fast im2col convolution ``conv2d_im2col``: batches, threads, memory budget, cores.
 - ``initialisation``: the He and Glorot scales of initial weights, and the fans Keras counts.
-- ``integrity``: whether a student's function does the work itself, read from the notebook's source.
 - ``metrics``: scoring predictions: the confusion matrix.
 - ``mnist_preprocessing``: MNIST's own preprocessing of a drawn digit (20 x 20 box, anti-aliased, centred by mass in 28 x 28).
 - ``models``: the source CNN, the MLP baseline, the small CNN, and loading their reference runs.
@@ -31,7 +26,6 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
 - ``quantization``: weights as int8 with one scale per output channel, and a Keras model with those weights.
 - ``runs``: training configurations, run manifests, and saving and loading trained runs.
-- ``sandbox``: starting the grading worker in bubblewrap, with limits on memory, processes, time.
 - ``selection``: chapter 10's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.
 - ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
 - ``sweep``: the architecture sweep of chapter 10, one result file per variant and seed.

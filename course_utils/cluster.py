@@ -571,7 +571,7 @@ def _ready_to_grade(client, options, requested) -> None:
 
     check_workers(client, tools=SANDBOX_TOOLS if options.sandboxed else ())
     if options.sandboxed:   # the grader's own check, on every worker (user namespaces, for one)
-        from course_utils import sandbox
+        from course_utils.grading import sandbox
 
         unusable = {w: why for w, why in client.run(sandbox.sandbox_available).items() if why}
         if unusable:
@@ -588,11 +588,11 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
     worker needs the submissions folder. A notebook that cannot be read here, or that is
     too large, is graded here (its row says why; nothing of it runs anywhere). A submission whose task
     failed for good (say, it killed Dask workers again and again) gets a row that says so.
-    With ``kept`` (a :class:`course_utils.grade_store.GradeStore`), each grade is stored the
+    With ``kept`` (a :class:`course_utils.grading.store.GradeStore`), each grade is stored the
     moment it arrives, and a submission whose stored grade is still valid is not run again.
     """
     from course_utils import grading
-    from course_utils.grade_store import grade_key
+    from course_utils.grading.store import grade_key
 
     grades, tasks, keys = {}, [], {}
     for path in paths:

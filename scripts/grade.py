@@ -23,7 +23,7 @@ with the verdict; the row "(notebook)" lists cells that failed, hung or were ski
 Both are written only when every submission has its row, each to a temporary file first.
 
 Resumable: each grade is also kept, the moment it is known, in the folder OUT with
-"-progress" added (course_utils.grade_store). After an interruption (Ctrl-C, a closed
+"-progress" added (course_utils.grading.store). After an interruption (Ctrl-C, a closed
 laptop) the same command grades only what is missing; a submission whose notebook, options
 or grading code changed is graded again. --fresh discards what was kept.
 """
@@ -44,10 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the col2im checker's reference uses TensorFlow
 
-from course_utils import cluster, grading, sandbox  # noqa: E402
+from course_utils import cluster, grading  # noqa: E402
+from course_utils.grading import sandbox  # noqa: E402
 from course_utils.checks import EXERCISES  # noqa: E402
 from course_utils.files import write_atomic  # noqa: E402
-from course_utils.grade_store import GradeStore  # noqa: E402
+from course_utils.grading.store import GradeStore  # noqa: E402
 
 
 def submissions_in(folder: Path) -> list[Path]:

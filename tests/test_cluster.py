@@ -469,7 +469,7 @@ def write_notebook(path: Path, cells) -> None:
 
 def grade_through(address: str, folder: Path) -> dict:
     """`make grade` on the cluster: four submissions, graded by scripts/grade.py --scheduler."""
-    from course_utils import sandbox
+    from course_utils.grading import sandbox
 
     sys.path.insert(0, str(ROOT / "tests"))
     from grading_corpus.corpus import HONEST

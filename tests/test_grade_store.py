@@ -1,5 +1,5 @@
 """Grading resumes: each grade is kept as it arrives and reused only while nothing that
-decides it has changed (course_utils.grade_store, cluster.grade_submissions)."""
+decides it has changed (course_utils.grading.store, cluster.grade_submissions)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from course_utils import cluster, grading
-from course_utils.grade_store import GradeStore, grade_key
+from course_utils.grading.store import GradeStore, grade_key
 
 CHAPTERS = {"01_convolution": ["ex-output-size"]}
 STUDENTS = ("alice.ipynb", "bob.ipynb", "sub/carol.ipynb")

@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from course_utils import checks, grading, grading_wire as wire
-from course_utils.integrity import find_borrowed_work
+from course_utils import checks, grading
+from course_utils.grading import wire
+from course_utils.grading.borrowed_work import find_borrowed_work
 
 sys.path.insert(0, str(ROOT / "tests"))
 from grading_corpus.corpus import EXPECTED, SUBMISSIONS  # noqa: E402
@@ -292,7 +293,7 @@ def test_a_notebook_of_endless_cells_stops_at_its_time_budget(tmp_path):
 def test_without_root_the_sandbox_is_a_user_namespace(tmp_path):
     """The command an unprivileged grader uses (run here as root, which bubblewrap allows)."""
     sandbox_or_skip()
-    from course_utils import sandbox
+    from course_utils.grading import sandbox
 
     command, _ = sandbox.worker_command(sandbox.Limits(), privileged=False)
     assert command[:2] == ["bwrap", "--unshare-user"] and "setpriv" not in command
@@ -411,7 +412,8 @@ def test_an_exercise_may_use_the_course_functions_it_builds_on():
 
 
 def test_the_worker_records_entries_into_the_course_package():
-    from course_utils import grading_worker, ops
+    from course_utils import ops
+    from course_utils.grading import worker as grading_worker
 
     audit = grading_worker._Audit()
     sys.setprofile(audit.hook)
@@ -421,7 +423,7 @@ def test_the_worker_records_entries_into_the_course_package():
     finally:
         sys.setprofile(None)
     assert audit.seen == {"course_utils.ops"}       # numpy is not recorded
-    from course_utils.grading_policy import THREADS, is_audited
+    from course_utils.grading.policy import THREADS, is_audited
 
     assert is_audited("scipy.signal") and is_audited("course_utils.checks") and is_audited(THREADS)
     assert not is_audited("numpy") and not is_audited(["keras"]) and not is_audited("scipyx")

@@ -13,28 +13,29 @@ from conftest import ROOT
 PACKAGE = ROOT / "course_utils"
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every course_utils module that ``path`` imports, at module level or inside a function."""
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """Every module of ``modules`` that ``path`` imports, at module level or inside a
+    function: ``from course_utils.grading import sandbox`` imports the module
+    ``course_utils.grading.sandbox``, not the package's ``__init__``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("course_utils.")}
+            found |= {a.name for a in node.names if a.name.startswith("course_utils")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("course_utils"):
-            if node.module == "course_utils":  # from course_utils import runs
-                found |= {f"course_utils.{a.name}" for a in node.names}
-            else:
-                found.add(node.module)
-    return found
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & modules
+            found |= submodules if len(submodules) == len(node.names) else submodules | {node.module}
+    return found & modules
+
+
+def module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    graph = {}
-    for path in sorted(package.rglob("*.py")):
-        parts = path.relative_to(package.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        graph[name] = imports_of(path)
-    modules = set(graph)
-    return {m: {d for d in deps if d in modules and d != m} for m, deps in graph.items()}
+    paths = {module_name(path, package): path for path in sorted(package.rglob("*.py"))}
+    modules = set(paths)
+    return {m: imports_of(path, modules) - {m} for m, path in paths.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -106,7 +106,7 @@ def worker_command(limits: Limits, sandboxed: bool = True, privileged: bool | No
     user of its own (``setpriv``); otherwise bubblewrap creates a user namespace, which
     needs unprivileged user namespaces to be enabled (see :func:`sandbox_available`).
     """
-    python = [str(Path(sys.executable)), "-I", "-m", "course_utils.grading_worker"]
+    python = [str(Path(sys.executable)), "-I", "-m", "course_utils.grading.worker"]
     env = {"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "2",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}

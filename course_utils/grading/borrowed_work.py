@@ -14,7 +14,7 @@ notebook-level function or variable it uses, and reports
   ``importlib``, ``sys.modules``, ``globals()``, ``inspect``, ``sys.setprofile``/``settrace``;
 - a function that is not defined by a plain ``def``, ``lambda`` or assignment in the notebook.
 
-The worker adds a run-time record of the same modules (see ``course_utils.grading_worker``);
+The worker adds a run-time record of the same modules (see ``course_utils.grading.worker``);
 either finding withholds the credit.
 
 Examples
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import ast
 
-from course_utils.grading_policy import not_credited
+from course_utils.grading.policy import not_credited
 
 OPAQUE_CALLS = {"exec", "eval", "compile", "__import__", "globals", "vars", "locals"}
 OPAQUE_MODULES = ("importlib", "inspect", "builtins", "ctypes", "sys.modules", "sys.setprofile",

@@ -2,12 +2,12 @@
 
 The grader never runs a checker, nor trusts any text, inside the process that ran the
 student's code. For each submission it starts one worker in a sandbox
-(:mod:`course_utils.sandbox`, :mod:`course_utils.grading_worker`), runs the notebook's code
+(:mod:`course_utils.grading.sandbox`, :mod:`course_utils.grading.worker`), runs the notebook's code
 cells there one by one, then runs every checker of :mod:`course_utils.checks` *here*, on a
 stand-in (:class:`RemoteFunction`) that sends each case's inputs to the worker as plain
-data and receives plain data back (:mod:`course_utils.grading_wire`). The checker computes
+data and receives plain data back (:mod:`course_utils.grading.wire`). The checker computes
 its reference answer here, before the call, and compares here. A static reading of the
-notebook's source (:mod:`course_utils.integrity`) and the worker's record of which modules
+notebook's source (:mod:`course_utils.grading.borrowed_work`) and the worker's record of which modules
 ran withhold the credit of a function that hands the work to the course's reference,
 Keras, TensorFlow or SciPy's convolutions.
 
@@ -33,10 +33,11 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils import checks, grading_wire as wire, sandbox
+from course_utils import checks
+from course_utils.grading import sandbox, wire
 from course_utils.i18n import _, using_language
-from course_utils.grading_policy import BUILDS_ON, THREADS, is_audited
-from course_utils.integrity import find_borrowed_work
+from course_utils.grading.policy import BUILDS_ON, THREADS, is_audited
+from course_utils.grading.borrowed_work import find_borrowed_work
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 START_TIMEOUT_S = 60.0
@@ -52,7 +53,7 @@ class Options:
     cell_timeout: float = 60.0     # seconds for each code cell of the notebook
     notebook_timeout: float = 600.0  # seconds for all its cells, in each run of the notebook
     max_starts: int = 5            # worker starts per submission (the first one included)
-    privileged: bool | None = None   # None: as root, a user of its own per sandbox (course_utils.sandbox)
+    privileged: bool | None = None   # None: as root, a user of its own per sandbox (course_utils.grading.sandbox)
 
 
 @dataclasses.dataclass

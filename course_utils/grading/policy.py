@@ -1,6 +1,6 @@
 """What the grader does not credit, and what an exercise may build on: one list for the
-static check of the source (course_utils.integrity), the run-time audit inside the sandbox
-(course_utils.grading_worker) and the verdicts (course_utils.grading).
+static check of the source (course_utils.grading.borrowed_work), the run-time audit inside the sandbox
+(course_utils.grading.worker) and the verdicts (course_utils.grading).
 
 Standard library only: the worker imports it inside the sandbox before any student code.
 """

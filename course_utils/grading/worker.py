@@ -1,8 +1,8 @@
 """The grading worker: runs one student's notebook inside the sandbox and answers calls.
 
-Started by the grader (``python -I -m course_utils.grading_worker``) inside a sandbox, one
+Started by the grader (``python -I -m course_utils.grading.worker``) inside a sandbox, one
 per submission. It talks to the grader only through its original stdin and stdout, in the
-plain-data format of :mod:`course_utils.grading_wire`; the student's own output goes to
+plain-data format of :mod:`course_utils.grading.wire`; the student's own output goes to
 ``/dev/null``. The grader drives it one step at a time:
 
 - ``setup``: write the submitted notebook into the (empty) working folder and replace the
@@ -28,8 +28,8 @@ import sys
 import threading
 from pathlib import Path
 
-from course_utils import grading_wire as wire
-from course_utils.grading_policy import NOT_CREDITED, THREADS
+from course_utils.grading import wire
+from course_utils.grading.policy import NOT_CREDITED, THREADS
 
 STUB_MESSAGE = "(the grader runs this check itself, outside the notebook)"
 

@@ -1,0 +1,21 @@
+"""Grading returned notebooks: the student's code runs in a sandbox, every verdict here.
+
+- ``submission``: grade one submitted notebook (sessions with the worker, verdicts, rows).
+- ``sandbox``: start the worker in bubblewrap, with limits on memory, processes and time.
+- ``worker``: runs inside the sandbox: the student's notebook, then calls of its functions.
+- ``wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
+- ``borrowed_work``: whether a student's function does the work itself, read from the source.
+- ``policy``: what is not credited (the course's reference, Keras, ...) and what an
+  exercise builds on; standard library only, as the worker imports it before student code.
+- ``store``: finished grades kept on disk as they arrive, so an interrupted grading resumes.
+
+The names a grading script needs are importable from here.
+"""
+
+from course_utils.grading.policy import BUILDS_ON, NOT_CREDITED
+from course_utils.grading.submission import (Options, SubmissionGrade, Verdict, chapter_exercises,
+                                             exercises_for, grade_submission, read_submission_bytes,
+                                             warm_up)
+
+__all__ = ["BUILDS_ON", "NOT_CREDITED", "Options", "SubmissionGrade", "Verdict", "chapter_exercises",
+           "exercises_for", "grade_submission", "read_submission_bytes", "warm_up"]
