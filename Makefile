@@ -18,7 +18,7 @@ export MNIST_PATH := $(abspath $(MNIST_PATH))
 endif
 
 # Installing this package writes course_utils.egg-info into the checkout: one at a time,
-# as test lanes may install into two environments at once. A lock file held through
+# as two test layers may install into two environments at once. A lock file held through
 # Python's fcntl.flock (flock(1) is Linux-only): `ENV/bin/python $(ONE_BUILD) COMMAND`.
 ONE_BUILD := scripts/one_at_a_time.py $(CURDIR)/.install.lock
 
@@ -38,7 +38,7 @@ FONTSOURCE := $(VENV)/npm-font/node_modules/@fontsource/noto-sans-jp
 # After a failed build, print the execution reports (a chapter's traceback) into the log.
 SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while read f; do echo "== $$f"; cat "$$f"; done'
 
-.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-lane-kernels test-lane-other test-unit test-notebooks test-book test-student test-browser test-oldest test-latest clean
+.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-pdf test-oldest test-latest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
@@ -56,7 +56,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -121,28 +121,29 @@ grade: $(STAMP)
 	test -n "$(SUBMISSIONS)" || (echo "usage: make grade SUBMISSIONS=folder-of-notebooks [GRADE_ARGS='--jobs 2']" && false)
 	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out grades.csv $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(GRADE_ARGS)
 
-# Two lanes at once: one test process rarely keeps CI's 2 cores busy (the browser tests
-# mostly wait on pages, pip on the disk). Every layer that starts Jupyter kernels (nbval, the
-# student build, the newest versions) is in the one lane: kernels started at the same moment
-# by two processes can end up on each other's ports and hang, which happened twice with them
-# in parallel lanes. No file is written by two lanes (the package installs take turns,
-# ONE_BUILD). test-oldest starts no kernel: it runs in that lane to even out the two (the
-# browser tests print two PDFs). Everything both lanes need from npm is installed before
-# they start. Each target's output is printed in one piece when it ends, with its time
-# (test-reports/*.log).
+# `make test`: every layer below, two at a time for CI's 2 cores (-j2), each printed in one
+# piece when it ends (--output-sync), all of them even after one fails (-k), so one log shows
+# every failure. scripts/run_layer.py runs each under a time limit (LIMIT_..., seconds): a
+# layer that hangs is stopped with everything it started, named, and what it printed until
+# then is shown; every layer's log is also kept in test-reports/. Longest first, so that the
+# two slots end together.
+TEST_LAYERS := test-notebooks test-book test-browser test-unit test-pdf test-student test-oldest test-latest
+LIMIT_test-notebooks := 1200
+LIMIT_test-browser := 1200
+LIMIT_test-latest := 1500
+LIMIT_test-oldest := 900
+LIMIT_test-unit := 900
 test: $(STAMP) $(MATHJAX) $(AXE) $(FONTSOURCE)/400.css
-	$(MAKE) -j2 test-lane-kernels test-lane-other
+	@$(MAKE) -j2 -k --output-sync=target --no-print-directory $(TEST_LAYERS:%=layer-%)
 
-# A lane runs all its targets even after a failure, so that one CI log shows every failure.
-LANE = mkdir -p test-reports && fail=0 && for t in $(1); do s=$$(date +%s); \
-	$(MAKE) -j1 --no-print-directory $$t > test-reports/$$t.log 2>&1; rc=$$?; cat test-reports/$$t.log; \
-	echo "== make $$t: exit $$rc after $$(( $$(date +%s) - s )) s"; [ $$rc = 0 ] || fail=1; done; exit $$fail
-
-test-lane-kernels: $(STAMP)
-	@$(call LANE,test-notebooks test-student test-latest test-oldest)
-
-test-lane-other: $(STAMP)
-	@$(call LANE,test-unit test-book test-browser)
+# Within one run, a layer that reads what another writes waits for it: the browser and PDF
+# tests for the book test-book builds. Layers that start Jupyter kernels never run at the
+# same time: two processes starting kernels at the same moment can take each other's ports
+# and hang (it happened twice); test-notebooks starts them first.
+layer-test-browser layer-test-pdf: $(filter layer-test-book,$(MAKECMDGOALS))
+layer-test-student layer-test-latest: $(filter layer-test-notebooks,$(MAKECMDGOALS))
+layer-%: $(STAMP)
+	@$(BIN)/python scripts/run_layer.py $* $(or $(LIMIT_$*),600) $(MAKE) --no-print-directory $*
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs --durations=15 tests --ignore=tests/browser --doctest-modules course_utils \
@@ -163,9 +164,13 @@ test-student: student
 # The built HTML in headless Chromium (Debian's chromium; .ci/run installs it).
 test-browser: $(STAMP) $(AXE)
 	test -f _build/html/index.html || $(MAKE) test-book
-	{ grep -rqs 'id="book-pdf-link"' _build/html/book && grep -rqs 'id="book-pdf-link"' _build/html/ja/book; } \
-		|| $(MAKE) pdf   # a rebuilt book drops the links
-	$(BIN)/python -m pytest -q -rs --durations=15 tests/browser
+	$(BIN)/python -m pytest -q -rs --durations=15 tests/browser --ignore=tests/browser/test_pdf.py
+
+# Both PDFs printed from the built book, then read back (tests/browser/test_pdf.py).
+test-pdf: $(STAMP)
+	test -f _build/html/index.html || $(MAKE) test-book
+	$(MAKE) pdf
+	$(BIN)/python -m pytest -q -rs tests/browser/test_pdf.py
 
 # course_utils on the oldest versions it claims to support (pyproject.toml lower bounds), on
 # Python 3.11: NumPy 1.23.5 has no wheels for newer Pythons. OLDEST_PYTHON=... names the
@@ -178,7 +183,7 @@ test-oldest: tests/oldest/requirements.txt
 			&& echo "make test-oldest: SKIPPED, it needs Python 3.11 (OLDEST_PYTHON=/path/to/python3.11); CI runs it"; exit; }; \
 		"$$py" -m venv $(OLDEST) || exit; }; \
 	set -ex; \
-	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest/requirements.txt; \
+	$(OLDEST)/bin/python -m pip install --quiet --no-compile -r tests/oldest/requirements.txt; \
 	$(OLDEST)/bin/python $(ONE_BUILD) $(OLDEST)/bin/python -m pip install --quiet --no-deps -e .; \
 	MPLBACKEND=Agg $(OLDEST)/bin/python tests/oldest/smoke.py
 
@@ -195,6 +200,6 @@ test-latest: $(STAMP)
 		echo "test-latest: the newest releases are the versions nbval ran every chapter on; not run twice"; exit 0; fi; \
 	set -e; \
 	test -x $(LATEST)/bin/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(LATEST); }; \
-	$(LATEST)/bin/python -m pip install --quiet --upgrade -r tests/latest/requirements.txt; \
+	$(LATEST)/bin/python -m pip install --quiet --no-compile --upgrade -r tests/latest/requirements.txt; \
 	$(LATEST)/bin/python $(ONE_BUILD) $(LATEST)/bin/python -m pip install --quiet .; \
 	$(LATEST)/bin/python tests/latest/run_chapters.py --report test-reports/latest-report.txt

@@ -79,6 +79,16 @@ def _serve(directory: Path):
     return httpd
 
 
+def page_footer_css(title: str) -> str:
+    """The footer, "title · page", as a page margin box of the document itself (CSS Paged
+    Media, Chromium 131 and later), so it is set in the page's own fonts: Chromium's
+    footer_template is a document of its own, which cannot load them, and printed a
+    Japanese title as empty boxes on a machine with no Japanese font."""
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
+    return ('@page { @bottom-center { content: "%s · " counter(page); font-size: 8px; '
+            'font-family: var(--pst-font-family-base, sans-serif); } }' % quoted)
+
+
 def print_pages(html_dir: Path, pages: list[str]) -> list[tuple[str, bytes]]:
     """(title, PDF bytes) of each page, printed by headless Chromium with every outside request blocked."""
     from playwright.sync_api import sync_playwright
@@ -95,13 +105,10 @@ def print_pages(html_dir: Path, pages: list[str]) -> list[tuple[str, bytes]]:
             for name in pages:
                 page.goto(f"{origin}/{name}.html", wait_until="networkidle")
                 page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-                page.add_style_tag(content=PRINT_CSS)
-                page.emulate_media(media="print")
                 title = page.eval_on_selector("main h1", "e => e.textContent").replace("#", "").strip()
-                pdf = page.pdf(format="A4", print_background=True, display_header_footer=True,
-                               header_template="<span></span>",
-                               footer_template=f'<div style="font-size:8px;width:100%;text-align:center">'
-                                               f'{title} · <span class="pageNumber"></span></div>',
+                page.add_style_tag(content=PRINT_CSS + page_footer_css(title))
+                page.emulate_media(media="print")
+                pdf = page.pdf(format="A4", print_background=True,
                                margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
                 page.emulate_media(media="screen")
                 printed.append((title, pdf))
