@@ -44,19 +44,20 @@ def test_reference_run_reaches_the_source_accuracy(test_set, tmp_path, monkeypat
 
 
 def test_short_real_training_learns(mnist, tmp_path, monkeypatch):
-    """One epoch on 12,000 images through the chapter's path: it must learn and be cached.
+    """One epoch on 4,000 images through the chapter's path: it must learn and be cached.
 
-    12,000 images reach about 0.935 (measured), far above chance (0.1), in a fifth of the
-    time of the whole training set.
+    4,000 images reach about 0.76 (measured: 0.765), far above chance (0.1) and above what
+    a broken gradient or shuffled labels could reach, in a fifteenth of the time of the
+    whole training set.
     """
     from course_utils.data import prepare_mnist
 
     monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path))
-    config = dataclasses.replace(SOURCE_CONFIG, epochs=1, train_limit=12_000)
+    config = dataclasses.replace(SOURCE_CONFIG, epochs=1, train_limit=4_000)
     data = prepare_mnist()
     model, run = trained_model(config, train=True, data=data, verbose=0)
     assert run["source"] == "trained now"
-    assert run["metrics"]["test_accuracy"] > 0.9
+    assert run["metrics"]["test_accuracy"] > 0.6
     # The same configuration now loads from the cache, with identical weights.
     again, cached = trained_model(config, train=False)
     assert cached["source"] == "cache"
