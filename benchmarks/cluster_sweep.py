@@ -13,7 +13,7 @@ sweep's 30,000 images (the sweep trains three), about two minutes per side on 2 
 - serially, as ``make experiments`` did before: ``sweep.run_sweep`` in that process, where
   TensorFlow spreads each run over every core;
 - on a local cluster of one single-threaded worker process per core, with
-  ``cluster.run_sweep``.
+  ``cluster_tasks.run_sweep``.
 
 With ``--one-worker`` a third side runs one worker whose TensorFlow uses every core. The
 order of the sides alternates between rounds. Prints each side's seconds per round, the
@@ -35,11 +35,12 @@ import sys
 import tempfile
 import time
 
-from reader_machine import announce, unset_build_overrides
+from blas_environment import announce, unset_build_overrides
 
 REMOVED = unset_build_overrides()   # before NumPy loads; the cluster's workers inherit it
 
 from course_utils import cluster  # noqa: E402  (the sweep, with TensorFlow, is imported per side)
+from course_utils.experiments import cluster_tasks  # noqa: E402
 
 # Six of the sweep's variants, its fastest to some of its slowest (committed median seconds
 # per epoch: 7.6 to 43 on 2 cores), so the ratio is not that of one model or two.
@@ -51,7 +52,7 @@ CORES = os.cpu_count() or 1
 def serial(args) -> dict:
     """The loop that `make experiments` ran before: one run after the other, in this process."""
     began = time.perf_counter()
-    from course_utils import sweep
+    from course_utils.experiments import sweep
     from course_utils.data import load_mnist, one_hot, scale_images
 
     (x_train, y_train), (x_test, y_test) = load_mnist()
@@ -71,7 +72,7 @@ def on_cluster(args, workers, threads) -> dict:
                                    threads=threads) as (client, schedule):
             started = time.perf_counter()
             # As `make experiments`: workers read $MNIST_PATH where set, else get the data once.
-            cluster.run_sweep(client, folder, args.variants, args.seeds, schedule, log=lines.append)
+            cluster_tasks.run_sweep(client, folder, args.variants, args.seeds, schedule, log=lines.append)
             ran = time.perf_counter()
     tasks = [float(m[1]) for m in (LINE.search(line) for line in lines) if m]
     return {"in_process": time.perf_counter() - began, "start": started - began, "runs": ran - started,
@@ -79,7 +80,7 @@ def on_cluster(args, workers, threads) -> dict:
 
 
 def schedule_of(args):
-    from course_utils import sweep
+    from course_utils.experiments import sweep
 
     return sweep.Schedule(epochs=args.epochs, train_images=args.train_images,
                           validation_images=args.validation_images)

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 from conftest import CHROMIUM, DRAWN_DIGITS, FLAGS, draw  # noqa: E402  (the browser tests' Chromium, strokes)
-from reader_machine import announce, unset_build_overrides  # noqa: E402
+from blas_environment import announce, unset_build_overrides  # noqa: E402
 
 REMOVED = unset_build_overrides()   # before NumPy loads: as on a reader's machine
 
@@ -123,7 +123,7 @@ def main() -> int:
         measure(args.repeats)
     print(output.getvalue(), end="")
     if args.record:
-        from course_utils.files import write_atomic
+        from course_utils.atomic_files import write_atomic
 
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         header = f"# python benchmarks/draw_digit_latency.py --repeats {args.repeats}, {when}\n"

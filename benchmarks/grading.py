@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reader_machine import announce, unset_build_overrides
+from blas_environment import announce, unset_build_overrides
 
 REMOVED = unset_build_overrides()   # before NumPy loads; grade.py's processes inherit it
 

@@ -3,7 +3,7 @@
 Usage: python benchmarks/im2col.py [--repeats 7] [--naive-images 2] [--batches 1,2,3,8,48]
 
 Measured as on a reader's machine: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed
-from this process before NumPy loads (see reader_machine.py), and the output says which
+from this process before NumPy loads (see blas_environment.py), and the output says which
 BLAS kernel and how many threads ran.
 
 All run in this one process on the same input (the ReLU output of conv1 with the
@@ -41,7 +41,7 @@ import statistics
 import time
 import tracemalloc
 
-from reader_machine import announce, unset_build_overrides
+from blas_environment import announce, unset_build_overrides
 
 REMOVED = unset_build_overrides()   # before NumPy loads
 
@@ -258,7 +258,7 @@ def child_main(method: str, data_path: str) -> None:
 
 def engine_blas_after() -> str:
     """BLAS's thread count after all the threaded calls: it must be as before."""
-    from reader_machine import blas_description
+    from blas_environment import blas_description
 
     return "after the runs: " + blas_description()
 

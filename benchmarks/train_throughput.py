@@ -15,14 +15,14 @@ import dataclasses
 import statistics
 import time
 
-from reader_machine import announce, unset_build_overrides
+from blas_environment import announce, unset_build_overrides
 
 REMOVED = unset_build_overrides()   # before NumPy loads (keras imports it)
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from course_utils import runs  # noqa: E402
+from course_utils import run_store  # noqa: E402
 from course_utils.data import prepare_mnist  # noqa: E402
 from course_utils.models import SOURCE_CONFIG, build_source_cnn  # noqa: E402
 
@@ -49,9 +49,9 @@ def plain_keras_seconds(x, y, seed):
 
 
 def course_seconds(data, images, seed):
-    """The path the chapter and `make reproduce` use: runs.train_and_evaluate."""
+    """The path the chapter and `make reproduce` use: run_store.train_and_evaluate."""
     config = dataclasses.replace(SOURCE_CONFIG, epochs=1, train_limit=images, seed=seed)
-    _, run = runs.train_and_evaluate(build_source_cnn, config, data, verbose=0)
+    _, run = run_store.train_and_evaluate(build_source_cnn, config, data, verbose=0)
     return run["environment"]["seconds"]  # the fit alone, as timed inside
 
 

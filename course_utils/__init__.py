@@ -5,13 +5,14 @@ Modules are named for what they hold; import them explicitly, e.g.
 
 - ``activations``: feature maps of a trained model's layers, display scaling, dead channels.
 - ``architectures``: the variants of the source CNN compared in chapter 10, receptive fields, parameter tables.
+- ``atomic_files``: writing files atomically (temporary name, fsync, rename); every file the course writes.
 - ``backprop``: the backward pass the chapters teach, in NumPy: softmax and cross-entropy, dense, ReLU, dropout, convolution and pooling gradients, Adadelta.
 - ``batchnorm``: batch normalisation forward (training and inference) and backward, in NumPy, as Keras computes it.
 - ``checks``: the exercises' checkers and their registry ``EXERCISES``.
-- ``cluster``: the sweep's runs and a class's grading as Dask tasks, on this machine or a cluster.
+- ``cluster``: running tasks on a Dask cluster (this machine or many), each result stored once as it arrives; the tasks are in ``experiments.cluster_tasks`` and ``grading.cluster_tasks``.
 - ``data``: loading, validating and preparing MNIST (the one place that reads the file).
+- ``experiments``: the runs behind chapters 7 and 10 (a subpackage): the architecture sweep, the selection protocol, the training-well runs.
 - ``explorers``: interactive explorers for the static HTML book, with no kernel and no network.
-- ``files``: writing files atomically (temporary name, fsync, rename); every file the course writes.
 - ``gradient_check``: checking a gradient with no library: centred finite differences, relative error.
 - ``grading``: grading returned notebooks (a subpackage): each in a sandbox, every verdict in the grader, the policy of what is credited, the grade store.
 - ``i18n``: the language of the checkers' messages (English or Japanese), with gettext.
@@ -25,11 +26,8 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``paired_tests``: comparing two classifiers on the same test images (McNemar's test).
 - ``plots``: figures that several chapters draw; every helper returns its ``Figure``.
 - ``quantization``: weights as int8 with one scale per output channel, and a Keras model with those weights.
-- ``runs``: training configurations, run manifests, and saving and loading trained runs.
-- ``selection``: chapter 10's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.
+- ``run_store``: training configurations, run manifests, and saving and loading trained runs.
 - ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
-- ``sweep``: the architecture sweep of chapter 10, one result file per variant and seed.
-- ``training_well``: the runs of chapter 7: learning-rate sweeps, overfitting and its remedies, plain against residual stacks.
 """
 
 __version__ = "0.1.0"  # the one place the version is stated (pyproject.toml reads it)

@@ -914,7 +914,7 @@ def check_xcol_shape(student) -> CheckResult:
 
 
 def _one_se_choice(rows):
-    from course_utils import selection
+    from course_utils.experiments import selection
 
     return selection.choose([dict(variant=r["variant"], seed=seed, val_accuracy=accuracy, parameters=r["parameters"])
                              for r in rows for seed, accuracy in enumerate(r["val_accuracies"])])["choice"]

@@ -20,8 +20,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from course_utils import runs
-from course_utils.runs import RunFileError, TrainingConfig  # noqa: F401  (re-exported)
+from course_utils import run_store
+from course_utils.run_store import RunFileError, TrainingConfig  # noqa: F401  (re-exported)
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 TRAIN_ENV_VAR = "CNN_COURSE_TRAIN"
@@ -156,14 +156,14 @@ def trained_model(config: TrainingConfig = SOURCE_CONFIG, train: bool | None = N
     if train:
         from course_utils.data import prepare_mnist
 
-        model, run = runs.train_and_evaluate(builder, config, data or prepare_mnist(), verbose)
-        runs.save_run(cached, model, run, builder)
+        model, run = run_store.train_and_evaluate(builder, config, data or prepare_mnist(), verbose)
+        run_store.save_run(cached, model, run, builder)
         return model, dict(run, source="trained now", path=str(cached))
     for source, folder in (("cache", cached), ("reference", REFERENCE_DIR / config.architecture)):
-        if not (folder / runs.MANIFEST).exists():
+        if not (folder / run_store.MANIFEST).exists():
             continue
         try:
-            model, run = runs.load_run(folder, builder, config)
+            model, run = run_store.load_run(folder, builder, config)
         except RunFileError as error:
             print(f"Ignoring the stored run in {folder}: {error}")
             continue

@@ -216,7 +216,7 @@ def sweep_scatter(rows, x: str, xlabel: str, log_x: bool = True, floor: float | 
     ``metric`` names the rows' ``<metric>_mean`` and ``<metric>_std`` to plot: ``"val"``
     (validation, what the sweep records) or ``"test"`` (rows made elsewhere).
 
-    ``rows`` are :func:`course_utils.sweep.summarise` rows. Variants whose accuracy is
+    ``rows`` are :func:`course_utils.experiments.sweep.summarise` rows. Variants whose accuracy is
     below ``floor`` are left out of the axes (they would squash the others into a line)
     and named, with their accuracy, under the plot.
 

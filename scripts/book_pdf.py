@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 from pypdf import PdfReader, PdfWriter
 
-from course_utils.files import write_atomic
+from course_utils.atomic_files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

@@ -709,7 +709,7 @@ def write_missing_ties(md_path: Path) -> list[dict]:
             f"# (cell: a piece of that cell's source; printed: the value as printed). See tests/claims/README.md.\n")
         old = ties.read_text() if ties.exists() else ""
         text = yaml.safe_dump(added, allow_unicode=True, sort_keys=False, width=200)
-        from course_utils.files import write_atomic
+        from course_utils.atomic_files import write_atomic
         write_atomic(ties, header + old + text)
     return added
 

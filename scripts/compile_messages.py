@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course_utils import __version__  # noqa: E402
-from course_utils.files import write_atomic  # noqa: E402
+from course_utils.atomic_files import write_atomic  # noqa: E402
 from course_utils.i18n import DOMAIN  # noqa: E402
 
 PACKAGE = ROOT / "course_utils"

@@ -4,7 +4,7 @@ Usage: python scripts/execute_chapters.py book/01_convolution.md [more.md ...] [
 
 The .md is the source of truth. Each chapter runs top to bottom in a fresh kernel whose
 working directory is the chapter's folder (as in the book build and in nbval); the
-notebook is written atomically (course_utils.files), so an interrupted run never leaves
+notebook is written atomically (course_utils.atomic_files), so an interrupted run never leaves
 a half-written .ipynb.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import jupytext
 from nbclient import NotebookClient
 
-from course_utils.files import write_atomic
+from course_utils.atomic_files import write_atomic
 
 
 def execute_chapter(md_path: Path, timeout: int = 1200) -> Path:

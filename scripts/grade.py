@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the col2im checker's reference uses TensorFlow
 
 from course_utils import cluster, grading  # noqa: E402
-from course_utils.grading import sandbox  # noqa: E402
+from course_utils.grading import cluster_tasks, sandbox  # noqa: E402
 from course_utils.checks import EXERCISES  # noqa: E402
-from course_utils.files import write_atomic  # noqa: E402
+from course_utils.atomic_files import write_atomic  # noqa: E402
 from course_utils.grading.store import GradeStore  # noqa: E402
 
 
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     if paths:   # each submission is a Dask task (course_utils.cluster): a local cluster, or --scheduler
         try:
             with cluster.connect(args.scheduler, args.jobs, log=log, processes=False) as client:
-                grades = cluster.grade_submissions(client, paths, args.submissions, chapters, options,
+                grades = cluster_tasks.grade_submissions(client, paths, args.submissions, chapters, options,
                                                    requested, log=log, kept=GradeStore(progress))
         except (ConnectionError, cluster.WorkersNotReady) as error:
             print(f"error: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course_utils import runs
+from course_utils import run_store
 from course_utils.data import prepare_mnist
 from course_utils.models import BUILDERS, MLP_CONFIG, REFERENCE_DIR, SMALL_CONFIG, SOURCE_CONFIG
 
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     for name in names or list(CONFIGS):
         config = CONFIGS[name]
         print(f"Training {name}: {config}", flush=True)
-        model, run = runs.train_and_evaluate(BUILDERS[name], config, data, verbose=2)
+        model, run = run_store.train_and_evaluate(BUILDERS[name], config, data, verbose=2)
         metrics = run["metrics"]
         print(f"{name}: test loss {metrics['test_loss']:.4f}, test accuracy {metrics['test_accuracy']:.4f}, "
               f"{run['environment']['seconds']:.0f} s", flush=True)
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
                   "the reference run was not replaced", file=sys.stderr)
             status = 1
             continue
-        runs.save_run(REFERENCE_DIR / name, model, run, BUILDERS[name])
+        run_store.save_run(REFERENCE_DIR / name, model, run, BUILDERS[name])
         print(f"wrote {REFERENCE_DIR / name}")
     return status
 

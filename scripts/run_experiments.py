@@ -24,12 +24,12 @@ process per core, at most one per 2 GiB of memory, as measured best on 2 cores);
 This process writes every result file. The local cluster starts while this process imports
 TensorFlow and reads what is stored, so it starts even when nothing is left to train.
 
---finalists applies chapter 10's selection rule (course_utils.selection) to the committed
+--finalists applies chapter 10's selection rule (course_utils.experiments.selection) to the committed
 sweep's validation accuracy, then trains every finalist with seeds the sweep never used and
 tests it once, into experiments/finalists; --plateau trains the global-average-pooling heads
 until their training accuracy levels off, into experiments/plateau; --training-well runs
 the learning-rate, overfitting and depth experiments of "Training well"
-(course_utils.training_well) into experiments/training_well. --promote copies
+(course_utils.experiments.training_well) into experiments/training_well. --promote copies
 these too into course_utils/reference/.
 """
 
@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 from course_utils import cluster   # no TensorFlow yet: see `planned_sweep`
+from course_utils.experiments import cluster_tasks
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "sweep"
 STAGES = {"finalists": RESULTS.parent / "finalists", "plateau": RESULTS.parent / "plateau",
@@ -55,13 +56,13 @@ class UnknownVariant(ValueError):
 def planned_sweep(args):
     """Import the sweep (and with it TensorFlow) and say what is to be trained. Runs while
     the local cluster starts (``cluster.connect_while``)."""
-    from course_utils import sweep
+    from course_utils.experiments import sweep
 
     unknown = [n for n in args.only or [] if n not in sweep.VARIANTS]
     if unknown:
         raise UnknownVariant(f"unknown variant(s) {unknown}; see --list")
     print(f"Schedule: {sweep.SCHEDULE}", flush=True)
-    return cluster.sweep_todo(args.results, args.only, args.seeds)
+    return cluster_tasks.sweep_todo(args.results, args.only, args.seeds)
 
 
 def run_selection_stage(stage: str, args) -> int:
@@ -69,12 +70,12 @@ def run_selection_stage(stage: str, args) -> int:
     log = lambda line: print(line, flush=True)  # noqa: E731
 
     def plan():
-        from course_utils import selection, sweep
+        from course_utils.experiments import selection, sweep
 
         if stage == "plateau":
             return PLATEAU_RUNS
         if stage == "training-well":
-            from course_utils import training_well
+            from course_utils.experiments import training_well
 
             return training_well.planned_runs()
         chosen = selection.choose(sweep.load_results())
@@ -87,9 +88,9 @@ def run_selection_stage(stage: str, args) -> int:
     try:
         with cluster.connect_while(plan, args.scheduler, args.workers, log=log) as (client, pairs):
             if stage == "training-well":
-                cluster.run_training_well(client, pairs, STAGES[stage], log=log)
+                cluster_tasks.run_training_well(client, pairs, STAGES[stage], log=log)
             else:
-                cluster.run_selection(client, stage, pairs, STAGES[stage], log=log)
+                cluster_tasks.run_selection(client, stage, pairs, STAGES[stage], log=log)
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are stored; run the same command again to continue.", file=sys.stderr)
         return 130
@@ -122,14 +123,14 @@ def main(argv: list[str]) -> int:
     for problem in cluster.option_problems(args.scheduler, args.workers, "--workers"):
         parser.error(problem)
     if args.list:
-        from course_utils import sweep
+        from course_utils.experiments import sweep
 
         for v in sweep.VARIANTS.values():
             seeds = " ".join(str(s) for s in sweep.planned_seeds(v.name))
             print(f"{v.name:28} {v.factor}: {v.value}  (seeds {seeds})")
         return 0
     if args.promote:
-        from course_utils import sweep
+        from course_utils.experiments import sweep
 
         try:
             copied = sweep.promote(args.results)
@@ -137,10 +138,10 @@ def main(argv: list[str]) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         print(f"{len(copied)} finished runs copied from {args.results} into {sweep.RESULTS_DIR}")
-        from course_utils import selection
-        from course_utils.files import write_atomic
+        from course_utils.experiments import selection
+        from course_utils.atomic_files import write_atomic
 
-        from course_utils import training_well
+        from course_utils.experiments import training_well
 
         for stage, target, read in (("finalists", selection.RESULTS_DIR, selection.read),
                                     ("plateau", selection.PLATEAU_DIR, selection.read),
@@ -164,7 +165,7 @@ def main(argv: list[str]) -> int:
             if not todo:
                 print(f"{len(planned)} runs already stored in {args.results}; 0 to train")
                 return 0
-            cluster.run_sweep(client, args.results, args.only, args.seeds, log=log)
+            cluster_tasks.run_sweep(client, args.results, args.only, args.seeds, log=log)
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are stored; run the same command again to continue.",
               file=sys.stderr)

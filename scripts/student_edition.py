@@ -31,7 +31,7 @@ from pathlib import Path
 
 import jupytext
 
-from course_utils.files import write_atomic
+from course_utils.atomic_files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = "    ...  # your code here"

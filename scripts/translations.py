@@ -175,7 +175,7 @@ def _is_notebook_page(english: Path) -> bool:
 def _write(notebook, path: Path, fmt: str) -> None:
     """Write ``notebook`` to ``path`` in ``fmt``, unless the file already holds exactly that."""
     import jupytext
-    from course_utils.files import write_atomic
+    from course_utils.atomic_files import write_atomic
     text = jupytext.writes(notebook, fmt=fmt)
     text = text if text.endswith("\n") else text + "\n"
     if not (path.exists() and path.read_text(encoding="utf-8") == text):

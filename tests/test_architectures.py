@@ -8,7 +8,7 @@ import pytest
 
 from course_utils.architectures import ArchitectureSpec, parameter_table, receptive_fields
 from course_utils.models import build_small_cnn, build_source_cnn
-from course_utils.sweep import VARIANTS
+from course_utils.experiments.sweep import VARIANTS
 
 
 def _layer_summary(model):

@@ -29,6 +29,7 @@ import pytest
 
 from conftest import ROOT
 from course_utils import cluster
+from course_utils.experiments import cluster_tasks
 
 distributed = pytest.importorskip("distributed")  # requirements.txt pins it; CI fails on a skip
 import cloudpickle  # noqa: E402  (installed with distributed)
@@ -222,22 +223,22 @@ def test_a_worker_prepares_mnist_once_for_all_its_tasks():
     rng = np.random.default_rng(0)
     raw = ((rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), rng.integers(0, 10, 20, dtype=np.uint8)),
            (rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), rng.integers(0, 10, 5, dtype=np.uint8)))
-    first = cluster._prepared_mnist(raw)
-    assert cluster._prepared_mnist(raw) is first
+    first = cluster_tasks._prepared_mnist(raw)
+    assert cluster_tasks._prepared_mnist(raw) is first
     (x, y), _ = first
     assert x.shape == (20, 28, 28, 1) and y.shape == (20, 10) and not x.flags.writeable
     np.testing.assert_array_equal(x[..., 0] * 255, raw[0][0])
     other = ((raw[0][0][:10], raw[0][1][:10]), raw[1])
-    assert cluster._prepared_mnist(other)[0][0].shape == (10, 28, 28, 1), "other data: prepared again"
+    assert cluster_tasks._prepared_mnist(other)[0][0].shape == (10, 28, 28, 1), "other data: prepared again"
 
 
 def test_the_sweep_gives_its_runs_in_training_order(monkeypatch, tmp_path):
-    from course_utils import sweep
+    from course_utils.experiments import sweep
 
     given = []
-    monkeypatch.setattr(cluster, "check_workers", lambda client: {"worker": {"mnist": "/mnist.npz"}})
-    monkeypatch.setattr(cluster, "run_tasks", lambda client, tasks, store, log: given.extend(t.key for t in tasks))
-    cluster.run_sweep(None, tmp_path, ["depth-1", "kernel-5", "source"], (0, 1), log=lambda line: None)
+    monkeypatch.setattr(cluster_tasks, "check_workers", lambda client: {"worker": {"mnist": "/mnist.npz"}})
+    monkeypatch.setattr(cluster_tasks, "run_tasks", lambda client, tasks, store, log: given.extend(t.key for t in tasks))
+    cluster_tasks.run_sweep(None, tmp_path, ["depth-1", "kernel-5", "source"], (0, 1), log=lambda line: None)
     # Seed by seed, the most multiply-adds first (kernel 5, then the source, then one conv layer).
     assert given == ["kernel-5-seed0", "source-seed0", "depth-1-seed0", "kernel-5-seed1", "source-seed1", "depth-1-seed1"]
 
@@ -402,7 +403,7 @@ class LocalProcesses:
 @pytest.fixture(scope="module")
 def real_cluster(tmp_path_factory, mnist):
     """Everything the real-cluster tests read, done once: a tiny sweep with a worker killed."""
-    from course_utils import sweep
+    from course_utils.experiments import sweep
 
     folder = tmp_path_factory.mktemp("real-cluster")
     processes = LocalProcesses(folder)
@@ -430,10 +431,10 @@ def real_cluster(tmp_path_factory, mnist):
                     processes.kill(names[victim])
                     found["killed"], found["survivor"] = victim, match[5]
 
-            found["written"] = cluster.run_sweep(client, folder / "sweep", VARIANTS, SEEDS, schedule, data, log=log)
+            found["written"] = cluster_tasks.run_sweep(client, folder / "sweep", VARIANTS, SEEDS, schedule, data, log=log)
             found["sweep_seconds"] = time.monotonic() - began
             found["rerun"] = []
-            found["rewritten"] = cluster.run_sweep(client, folder / "sweep", VARIANTS, SEEDS, schedule, data,
+            found["rewritten"] = cluster_tasks.run_sweep(client, folder / "sweep", VARIANTS, SEEDS, schedule, data,
                                                    log=found["rerun"].append)
             found["grading"] = grade_through(processes.address, folder)
             # A worker whose `import course_utils` fails (a shadowing package first on its path).
@@ -494,7 +495,7 @@ def grade_through(address: str, folder: Path) -> dict:
 
 
 def test_the_sweep_survives_a_killed_worker_with_every_result_once(real_cluster):
-    from course_utils import sweep
+    from course_utils.experiments import sweep
 
     folder, schedule = real_cluster["folder"] / "sweep", real_cluster["schedule"]
     expected = {f"{name}-seed{seed}.json" for name in VARIANTS for seed in SEEDS}

@@ -1,5 +1,5 @@
 """Grading resumes: each grade is kept as it arrives and reused only while nothing that
-decides it has changed (course_utils.grading.store, cluster.grade_submissions)."""
+decides it has changed (course_utils.grading.store, cluster_tasks.grade_submissions)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import pytest
 
 from course_utils import cluster, grading
+from course_utils.grading import cluster_tasks
 from course_utils.grading.store import GradeStore, grade_key
 
 CHAPTERS = {"01_convolution": ["ex-output-size"]}
@@ -35,7 +36,7 @@ def fake_grade_task(student, notebook, chapters, options, requested=None):
 def graded(monkeypatch):
     """Replace the sandboxed grading of a notebook by an instant fake; record who was graded."""
     CALLS.clear()
-    monkeypatch.setattr(cluster, "grade_task", fake_grade_task)
+    monkeypatch.setattr(cluster_tasks, "grade_task", fake_grade_task)
     return CALLS
 
 
@@ -50,7 +51,7 @@ def submissions(tmp_path):
 
 def grade(client, folder, store, options=grading.Options(sandboxed=False), log=lambda line: None):
     paths = sorted(folder.rglob("*.ipynb"))
-    return cluster.grade_submissions(client, paths, folder, CHAPTERS, options, ["ex-output-size"], log=log,
+    return cluster_tasks.grade_submissions(client, paths, folder, CHAPTERS, options, ["ex-output-size"], log=log,
                                      kept=store)
 
 

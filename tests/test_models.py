@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import models, runs
+from course_utils import models, run_store
 from course_utils.data import scale_images, one_hot
 from course_utils.models import SOURCE_CONFIG, build_source_cnn, trained_model
 
@@ -70,9 +70,9 @@ def cache_with_run(tmp_path, monkeypatch):
     """A cache folder holding a valid (untrained) run of SOURCE_CONFIG."""
     monkeypatch.setenv(models.CACHE_ENV_VAR, str(tmp_path))
     folder = tmp_path / SOURCE_CONFIG.key()
-    run = {"format_version": runs.FORMAT_VERSION, "config": dataclasses.asdict(SOURCE_CONFIG),
+    run = {"format_version": run_store.FORMAT_VERSION, "config": dataclasses.asdict(SOURCE_CONFIG),
            "history": {}, "metrics": {}, "environment": {}}
-    runs.save_run(folder, build_source_cnn(), run, models.build_source_cnn)
+    run_store.save_run(folder, build_source_cnn(), run, models.build_source_cnn)
     return folder
 
 
@@ -82,7 +82,7 @@ def test_valid_cache_is_preferred(cache_with_run):
 
 
 def test_corrupt_cache_is_reported_and_ignored(cache_with_run, capsys):
-    weights = cache_with_run / runs.WEIGHTS
+    weights = cache_with_run / run_store.WEIGHTS
     weights.write_bytes(weights.read_bytes()[:1000])
     _, run = trained_model(SOURCE_CONFIG, train=False)
     assert run["source"] == "reference"
@@ -92,15 +92,15 @@ def test_corrupt_cache_is_reported_and_ignored(cache_with_run, capsys):
 def test_weights_of_another_model_are_never_loaded(cache_with_run, capsys):
     from course_utils.models import build_mlp
 
-    run = runs.read_manifest(cache_with_run)
-    runs.save_run(cache_with_run, build_mlp(), run, build_mlp)  # checksum valid, architecture wrong
+    run = run_store.read_manifest(cache_with_run)
+    run_store.save_run(cache_with_run, build_mlp(), run, build_mlp)  # checksum valid, architecture wrong
     _, loaded = trained_model(SOURCE_CONFIG, train=False)
     assert loaded["source"] == "reference"
     assert "does not fit source_cnn" in capsys.readouterr().out
 
 
 def test_mismatched_configuration_is_ignored(cache_with_run, capsys):
-    manifest = cache_with_run / runs.MANIFEST
+    manifest = cache_with_run / run_store.MANIFEST
     run = json.loads(manifest.read_text())
     run["config"]["epochs"] = 3
     manifest.write_text(json.dumps(run))
@@ -112,22 +112,22 @@ def test_mismatched_configuration_is_ignored(cache_with_run, capsys):
 def test_interrupted_save_leaves_no_run(tmp_path, monkeypatch):
     """A KeyboardInterrupt between writing the weights and the manifest leaves no valid run."""
     model = build_source_cnn()
-    run = {"format_version": runs.FORMAT_VERSION, "config": dataclasses.asdict(SOURCE_CONFIG)}
+    run = {"format_version": run_store.FORMAT_VERSION, "config": dataclasses.asdict(SOURCE_CONFIG)}
     folder = tmp_path / "run"
-    runs.save_run(folder, model, run, models.build_source_cnn)
-    real_replace = runs.os.replace
+    run_store.save_run(folder, model, run, models.build_source_cnn)
+    real_replace = run_store.os.replace
 
     def interrupted(src, dst):
-        if str(dst).endswith(runs.MANIFEST):
+        if str(dst).endswith(run_store.MANIFEST):
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(runs.os, "replace", interrupted)
+    monkeypatch.setattr(run_store.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        runs.save_run(folder, model, run, models.build_source_cnn)
-    assert not (folder / runs.MANIFEST).exists()  # the old manifest went first: nothing half-valid
-    with pytest.raises(runs.RunFileError):
-        runs.read_manifest(folder)
+        run_store.save_run(folder, model, run, models.build_source_cnn)
+    assert not (folder / run_store.MANIFEST).exists()  # the old manifest went first: nothing half-valid
+    with pytest.raises(run_store.RunFileError):
+        run_store.read_manifest(folder)
 
 
 def test_unknown_architecture_is_named():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import pkgutil
 from pathlib import Path
@@ -82,3 +83,53 @@ def test_package_docstring_lists_every_module():
     assert not missing, f"course_utils/__init__.py's docstring does not describe: {missing}"
     for m in modules:
         importlib.import_module(f"course_utils.{m}")
+
+
+# --- the layers of README.md's "How the code is organised" ------------------------------
+
+README = ROOT / "README.md"
+LAYER_ROW = re.compile(r"^\| (\d+) [^|]*\| ((?:`[\w.]+`(?:, )?)+) \|", re.M)
+
+
+def readme_layers(readme: Path = README) -> dict[str, int]:
+    """Module (without the ``course_utils.`` prefix) -> its layer, from the README's table."""
+    section = readme.read_text(encoding="utf-8").split("## How the code is organised", 1)[1].split("\n## ", 1)[0]
+    layers = {}
+    for number, modules in LAYER_ROW.findall(section):
+        for module in re.findall(r"`([\w.]+)`", modules):
+            assert module not in layers, f"README.md places {module} in two layers"
+            layers[module] = int(number)
+    return layers
+
+
+def layer_violations(graph: dict[str, set[str]], layers: dict[str, int]) -> list[str]:
+    """Each import of a module from a later layer, and each module the table does not place."""
+    short = {m: m.removeprefix("course_utils.") for m in graph}
+    problems = [f"{short[m]} is in no layer of README.md's table" for m in graph
+                if m != "course_utils" and short[m] not in layers]
+    for module, imports in sorted(graph.items()):
+        for imported in sorted(imports):
+            if module != "course_utils" and layers.get(short[imported], 0) > layers.get(short[module], 99):
+                problems.append(f"{short[module]} (layer {layers[short[module]]}) imports {short[imported]} "
+                                f"(layer {layers[short[imported]]})")
+    return problems
+
+
+def test_every_module_imports_only_from_its_layer_or_below():
+    problems = layer_violations(import_graph(), readme_layers())
+    assert not problems, "README.md's layers and the imports disagree:\n  " + "\n  ".join(problems)
+
+
+def test_the_layer_check_catches_an_upward_import_and_an_unplaced_module(tmp_path):
+    package = tmp_path / "course_utils"
+    (package / "grading").mkdir(parents=True)
+    for name in ("__init__.py", "ops.py", "grading/__init__.py"):
+        (package / name).write_text("")
+    (package / "checks.py").write_text("from course_utils import ops\n")
+    (package / "grading" / "worker.py").write_text("def f():\n    from course_utils import checks\n")
+    layers = {"ops": 1, "checks": 4, "grading": 5, "grading.worker": 5}
+    assert layer_violations(import_graph(package), layers) == []
+    (package / "ops.py").write_text("def f():\n    from course_utils.grading import worker\n")
+    (package / "new.py").write_text("")
+    assert layer_violations(import_graph(package), layers) == [
+        "new is in no layer of README.md's table", "ops (layer 1) imports grading.worker (layer 5)"]

@@ -1,4 +1,4 @@
-"""Chapter 10's protocol (course_utils.selection) and the shifted-digit criterion
+"""Chapter 10's protocol (course_utils.experiments.selection) and the shifted-digit criterion
 (course_utils.shifted_digits), checked against values computed here independently."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import statistics
 import numpy as np
 import pytest
 
-from course_utils import selection, shifted_digits, sweep
+from course_utils import shifted_digits
+from course_utils.experiments import selection, sweep
 from course_utils.data import one_hot, scale_images
 
 

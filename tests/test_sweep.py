@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from course_utils import models, sweep
+from course_utils import models
+from course_utils.experiments import sweep
 from course_utils.data import one_hot, scale_images
 from course_utils.models import SMALL_CONFIG, trained_model
 

@@ -1,4 +1,4 @@
-"""The runs of the chapter "Training well" (course_utils.training_well): the plan, the models
+"""The runs of the chapter "Training well" (course_utils.experiments.training_well): the plan, the models
 each run trains, and which stored records the chapter accepts."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import training_well as tw
+from course_utils.experiments import training_well as tw
 from course_utils.models import build_source_cnn
 
 

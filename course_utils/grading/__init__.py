@@ -8,6 +8,7 @@
 - ``policy``: what is not credited (the course's reference, Keras, ...) and what an
   exercise builds on; standard library only, as the worker imports it before student code.
 - ``store``: finished grades kept on disk as they arrive, so an interrupted grading resumes.
+- ``cluster_tasks``: a class's grading as Dask tasks (course_utils.cluster runs them).
 
 The names a grading script needs are importable from here.
 """

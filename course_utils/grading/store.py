@@ -15,7 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from course_utils.files import write_atomic
+from course_utils.atomic_files import write_atomic
 
 FORMAT_VERSION = 1
 # The fields of a grade as plain data (dataclasses.asdict of grading.SubmissionGrade).

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils import runs, shifted_digits
-from course_utils.files import read_record
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"   # as course_utils.models has it, without Keras
+from course_utils import run_store, shifted_digits
+from course_utils.atomic_files import read_record
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"   # as course_utils.models has it, without Keras
 
 SELECTION_SEEDS = (0, 1, 2)
 FINALIST_SEEDS = (10, 11, 12, 13, 14)
@@ -101,7 +101,7 @@ def _accuracy_report(model, x, y) -> dict:
 def train_finalist(name: str, seed: int, data, schedule=None) -> dict:
     """Train finalist ``name`` with ``seed`` on the sweep's schedule; evaluate it once on the
     validation and the test images, plain and shifted; return its record (nothing written)."""
-    from course_utils import sweep
+    from course_utils.experiments import sweep
 
     schedule = schedule or sweep.SCHEDULE
     variant = sweep.VARIANTS[name]
@@ -123,7 +123,7 @@ def train_finalist(name: str, seed: int, data, schedule=None) -> dict:
         "test_accuracy": test["accuracy"], "test_correct": pack(test["correct"]), "test_digits": len(test["correct"]),
         "test_shifted": test["by_shift"], "test_shift_digits": test["digits"],
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "environment": runs.environment(seconds),
+        "environment": run_store.environment(seconds),
     }
 
 
@@ -135,7 +135,7 @@ def train_to_plateau(name: str, seed: int, data, schedule=None, max_epochs: int 
     validation accuracy of every epoch; return its record. The test images are not used."""
     import keras
 
-    from course_utils import sweep
+    from course_utils.experiments import sweep
 
     schedule = schedule or sweep.SCHEDULE
     (x_train, y_train), _ = data
@@ -153,7 +153,7 @@ def train_to_plateau(name: str, seed: int, data, schedule=None, max_epochs: int 
         "stopping": {"monitor": "accuracy", "min_delta": min_delta, "patience": patience, "max_epochs": max_epochs},
         "parameters": int(model.count_params()),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "environment": runs.environment(time.perf_counter() - start),
+        "environment": run_store.environment(time.perf_counter() - start),
     }
 
 

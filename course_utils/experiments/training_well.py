@@ -23,10 +23,10 @@ import dataclasses
 import time
 from pathlib import Path
 
-from course_utils import runs
-from course_utils.files import read_record
+from course_utils import run_store
+from course_utils.atomic_files import read_record
 
-RESULTS_DIR = Path(__file__).resolve().parent / "reference" / "training_well"
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "reference" / "training_well"
 FORMAT_VERSION = 1
 LEARNING_RATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 OPTIMIZERS = ("sgd", "momentum", "adam", "adadelta")
@@ -237,7 +237,7 @@ def train_run(name: str, seed: int, data) -> dict:
         "final": {"val_loss": float(val_loss), "val_accuracy": float(val_accuracy),
                   "penalty": float(sum(float(loss) for loss in model.losses)),
                   "epochs_trained": len(history.history["loss"])},
-        "environment": runs.environment(seconds),
+        "environment": run_store.environment(seconds),
     }
     if spec.experiment == "overfit":   # chapter 4's curve, on its 1,000 test digits that fit the frame
         labels = np.asarray(y_test).argmax(axis=1)

@@ -22,7 +22,7 @@ from typing import Callable
 
 import keras
 
-from course_utils import runs
+from course_utils import run_store
 from course_utils.architectures import ArchitectureSpec
 from course_utils.models import REFERENCE_DIR, build_small_cnn
 
@@ -32,7 +32,7 @@ SEEDS = (0, 1, 2)
 # on validation accuracy, and the small CNN's global-average-pooling head) get five seeds.
 FIVE_SEEDS = (0, 1, 2, 3, 4)
 # Version 2 records no test accuracy: the sweep chooses on validation accuracy alone, and
-# only the finalists of chapter 10's rule are tested (course_utils.selection). The first
+# only the finalists of chapter 10's rule are tested (course_utils.experiments.selection). The first
 # 55 runs, version 1, had computed test accuracy too; it was removed from their files when
 # the rule was fixed (git history keeps them).
 FORMAT_VERSION = 2
@@ -159,13 +159,13 @@ def train_variant(variant: Variant, seed: int, data, schedule: Schedule = SCHEDU
         "seed": seed, "parameters": int(model.count_params()),
         "val_accuracy": float(val_accuracy), "epoch_seconds": [round(s, 2) for s in timer.seconds],
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "environment": runs.environment(seconds),
+        "environment": run_store.environment(seconds),
     }
 
 
 def read_result(path: Path) -> dict | None:
     """A stored result, or None when the file is missing, unreadable or of another format."""
-    from course_utils.files import read_record
+    from course_utils.atomic_files import read_record
 
     return read_record(path, FORMAT_VERSION)
 
@@ -178,8 +178,8 @@ def is_done(path: Path, variant: Variant, seed: int, schedule: Schedule) -> bool
 
 
 def write_result(path: Path, result: dict) -> None:
-    """Write atomically (``course_utils.files``): a reader never sees half a file."""
-    from course_utils.files import write_atomic
+    """Write atomically (``course_utils.atomic_files``): a reader never sees half a file."""
+    from course_utils.atomic_files import write_atomic
 
     write_atomic(path, json.dumps(result, indent=1) + "\n")
 
@@ -249,7 +249,7 @@ def promote(results_dir: Path, reference_dir: Path = RESULTS_DIR, schedule: Sche
     ``reference_dir`` changes. Raises ``PermissionError``, saying so, when ``reference_dir``
     is read-only (an installed package).
     """
-    from course_utils.files import write_atomic
+    from course_utils.atomic_files import write_atomic
 
     reference_dir = Path(reference_dir)
     if not (reference_dir.is_dir() and os.access(reference_dir, os.W_OK)):

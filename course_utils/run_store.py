@@ -1,7 +1,7 @@
 """Training runs: train, evaluate, save and load a model with its history and metrics.
 
 A run folder holds ``model.weights.h5`` and ``run.json``. Both are written atomically
-(``course_utils.files``), ``run.json`` last, and ``run.json`` records the sha256 of the weights:
+(``course_utils.atomic_files``), ``run.json`` last, and ``run.json`` records the sha256 of the weights:
 an interrupted save or a swapped weights file is detected on load.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils.files import atomic_path, write_atomic
+from course_utils.atomic_files import atomic_path, write_atomic
 
 MANIFEST = "run.json"
 WEIGHTS = "model.weights.h5"
@@ -107,7 +107,7 @@ def _sha256(path: Path) -> str:
 
 
 def save_run(folder: Path, model, run: dict, builder) -> None:
-    """Write the weights, then the manifest, each atomically (``course_utils.files``).
+    """Write the weights, then the manifest, each atomically (``course_utils.atomic_files``).
 
     The weights are saved from an uncompiled copy built by ``builder``: a compiled model
     would also save the optimizer's slots (three times the size for Adadelta).

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from course_utils.files import atomic_path, write_atomic
+from course_utils.atomic_files import atomic_path, write_atomic
 
 
 def test_text_and_bytes_are_written_whole(tmp_path):
