@@ -295,7 +295,9 @@ _STRUCTURE = [
 
 
 def _math_blocks(text: str) -> list[str]:
-    return re.findall(r"^```\{math\}\n(.*?)^```", text, re.M | re.S)
+    """The bodies of the {math} directives, nested ones too (the same parse as the prose)."""
+    return [token.content for token, _ in check_claims.myst_blocks(text)
+            if token.type in ("fence", "colon_fence") and check_claims.directive_name(token.info) == "math"]
 
 
 def structure(path: Path) -> Counter:

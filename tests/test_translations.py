@@ -186,3 +186,10 @@ def test_an_output_differing_from_the_english_one_is_caught(copy):
     cell["outputs"] = []
     notebook.write_text(json.dumps(data))
     assert translations.output_differences(page, root)
+
+
+def test_equations_are_found_in_directives_and_not_in_code():
+    text = ("````{exercise} Title\n:label: ex-a\n\n```{math}\n:label: eq-a\nx = 1\n```\n````\n\n"
+            "- item\n\n  ```{math}\n  y = 2\n  ```\n\n"
+            "````markdown\n```{math}\nshown, not typeset\n```\n````\n")
+    assert translations._math_blocks(text) == [":label: eq-a\nx = 1\n", "y = 2\n"]
