@@ -1,5 +1,5 @@
 """The one rule for what counts as CI (tests/conftest.py: in_ci), where a skipped test fails
-instead of passing silently, and no test that makes a rule of its own."""
+instead of passing silently; no test reads $CI itself."""
 
 from __future__ import annotations
 
