@@ -72,8 +72,9 @@ def test_bootstrap_interval_is_scipys_paired_percentile_interval(scipy_stats):
     # bootstrap; paired_bootstrap draws only the counts of the three kinds of image. The two
     # draws differ, so the intervals agree only to Monte Carlo error: with 20,000 resamples
     # each, over 40 pairs of seeds, the ends never differed by more than 1 image (1/n: the
-    # differences move in steps of 1/n). The 90% interval's ends sit 5 or 6 images inside, the
-    # 97% interval's (a percentile off by one) 2 to 5 images outside: the test allows 1.5 images. At the 80% level the ends differed by at most 1 image too.
+    # differences move in steps of 1/n), at the 95% level as at the 80%. For 95%, the 90%
+    # interval's ends sit 5 or 6 images inside, the 97% interval's (a percentile off by one)
+    # 2 to 5 images outside: the test allows 1.5 images.
     a, b = _pairs(700, 150, 100, 50)
     n = len(a)
     for level in (0.95, 0.8):
