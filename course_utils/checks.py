@@ -31,7 +31,9 @@ import threading
 import numpy as np
 
 from course_utils import ops
+from course_utils.activations import normalise_for_display
 from course_utils.i18n import N_, _
+from course_utils.metrics import confusion_matrix
 
 TIME_LIMIT_S = 5.0
 
@@ -491,12 +493,6 @@ def check_best_epoch(student) -> CheckResult:
 
 # --- what it learned: scaling maps for display, the confusion matrix ----------------------
 
-def _minmax_maps(maps):
-    low = maps.min(axis=(1, 2), keepdims=True)
-    span = maps.max(axis=(1, 2), keepdims=True) - low
-    return np.divide(maps - low, span, out=np.zeros(maps.shape), where=span > 0)
-
-
 def check_minmax(student) -> CheckResult:
     """Exercise: ``minmax(maps)`` scales each map of ``maps`` (n, H, W) to [0, 1] by its own
     minimum and maximum; a constant map becomes all zeros."""
@@ -525,13 +521,7 @@ def check_minmax(student) -> CheckResult:
                                 where=maps.max(axis=(1, 2), keepdims=True) != 0),
          N_("subtract each map's minimum first: maps with negative values do not start at 0")),
     ]
-    return run_checker(N_("min-max scaling"), student, _minmax_maps, cases, mistakes)
-
-
-def _confusion(y_true, y_pred, num_classes=10):
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return matrix
+    return run_checker(N_("min-max scaling"), student, normalise_for_display, cases, mistakes)
 
 
 def check_confusion_matrix(student) -> CheckResult:
@@ -554,13 +544,13 @@ def check_confusion_matrix(student) -> CheckResult:
     mistakes = [
         (assigned_not_counted, N_("matrix[y_true, y_pred] += 1 adds 1 once per distinct (t, p) pair, however often "
                                   "it occurs; count with np.add.at(matrix, (y_true, y_pred), 1) or a loop")),
-        (lambda y_true, y_pred, num_classes=10: _confusion(y_pred, y_true, num_classes),
+        (lambda y_true, y_pred, num_classes=10: confusion_matrix(y_pred, y_true, num_classes),
          N_("rows are the true labels, columns the predictions: C[t, p], not C[p, t]")),
-        (lambda y_true, y_pred, num_classes=10: _confusion(y_true, y_pred, num_classes)
-         / np.maximum(_confusion(y_true, y_pred, num_classes).sum(axis=1, keepdims=True), 1),
+        (lambda y_true, y_pred, num_classes=10: confusion_matrix(y_true, y_pred, num_classes)
+         / np.maximum(confusion_matrix(y_true, y_pred, num_classes).sum(axis=1, keepdims=True), 1),
          N_("count images, do not divide by the row sums")),
     ]
-    return run_checker(N_("confusion matrix"), student, _confusion, cases, mistakes)
+    return run_checker(N_("confusion matrix"), student, confusion_matrix, cases, mistakes)
 
 
 # --- how the network learns: gradients of the loss, of pooling and of the filters ----------

@@ -31,7 +31,9 @@ roles (``{eq}`eq-conv```), directive option lines (``:label: ...``, ``:class: ..
 ``---`` option block, so also a code cell's figure caption and alt text), label targets
 (``(eq-conv)=``), the arguments of ``{solution}``/``{figure}``-like directives (a label, a
 path), URLs, link targets, HTML tags and comments are not. Titles of directives
-(``{exercise} Max pooling``) and their bodies (a ``{figure}``'s caption) are.
+(``{exercise} Max pooling``) and their bodies (a ``{figure}``'s caption) are. The blocks are
+MyST's as markdown-it-py parses them (the parser myst-parser builds on), so a code block
+inside a quotation or a list is code, and a line that starts with "600)" continues its item.
 
 **Which numbers are claims.** Decimals (0.9915), percentages (99.1%, 98–99%), integers of
 three or more digits (10,000; 197,482), speed-ups (1,070x, 6.1x), sizes (40 GB, 2.9 MB),
@@ -87,6 +89,12 @@ import sys
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
+
+from markdown_it import MarkdownIt
+from mdit_py_plugins.amsmath import amsmath_plugin
+from mdit_py_plugins.colon_fence import colon_fence_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.myst_blocks import myst_block_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWLIST_DIR = ROOT / "tests" / "claims" / "allowlist"
@@ -238,67 +246,63 @@ def clean_prose(text: str) -> str:
     return text
 
 
-_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})\s*(?P<info>.*)$")
+# MyST's blocks as the book enables them (_config.yml: colon_fence, dollarmath, amsmath, and
+# myst-parser's targets and comments). Not deflist: a glossary entry, its term and its
+# definition, stays one paragraph.
+MYST = (MarkdownIt("commonmark").enable("table").use(colon_fence_plugin).use(dollarmath_plugin)
+        .use(amsmath_plugin).use(myst_block_plugin))
+_PROSE_BLOCKS = {"paragraph_open", "heading_open", "table_open"}
+_FENCES = {"fence", "colon_fence"}
 _ARGUMENT_NOT_PROSE = {"solution", "solution-start", "solution-end", "figure", "image", "include",
                        "glue:figure", "toctree", "tableofcontents", "bibliography"}
 _VERBATIM = {"code-cell", "code", "code-block", "sourcecode", "math", "raw", "literalinclude",
              "nb-exec-table", "mermaid", "csv-table", "glue", "glue:figure"}
 
 
+def directive_name(info: str) -> str | None:
+    """The directive a fence opens ('{exercise} A title' -> 'exercise'); None for code."""
+    match = re.match(r"\{([\w:-]+)\}", info.strip())
+    return match.group(1) if match else None
+
+
+def _option_lines(lines: list[str]) -> int:
+    """How many of a directive's first lines are options: a --- block, or :name: lines."""
+    if lines and lines[0].strip() == "---":
+        return next((i + 1 for i in range(1, len(lines)) if lines[i].strip() == "---"), len(lines))
+    count = 0
+    while count < len(lines) and re.match(r"^\s*:[\w-]+:", lines[count]):
+        count += 1
+    return count
+
+
+def myst_blocks(markdown: str, first_line: int = 0):
+    """The block tokens of a MyST text, each with the line of ``markdown`` its ``map`` counts
+    from. A directive that holds prose (not code, math, ...) is followed by the tokens of its
+    body, options left out, parsed in turn (markdown-it keeps a fence's body as raw text)."""
+    for token in MYST.parse(markdown):
+        yield token, first_line
+        name = directive_name(token.info) if token.type in _FENCES else None
+        if name and name not in _VERBATIM:
+            body = token.content.splitlines()
+            options = _option_lines(body)
+            yield from myst_blocks("\n".join(body[options:]), first_line + token.map[0] + 1 + options)
+
+
 def markdown_paragraphs(markdown: str) -> list[str]:
-    """Split one markdown cell into prose paragraphs and list items, dropping verbatim blocks.
+    """Split one markdown cell into prose paragraphs, headings, tables and list items, each as
+    its lines in ``markdown`` (line breaks kept); directive titles are paragraphs of their own.
 
-    Directive fences are opened and closed; their option lines are dropped, their titles
-    and bodies are prose. Returned texts keep their line breaks.
+    >>> markdown_paragraphs("# Pooling\\n\\n```{note} A title\\n:class: tip\\nBody.\\n```\\n\\n```python\\nx = 1\\n```")
+    ['# Pooling', 'A title', 'Body.']
     """
-    paragraphs, current = [], []
-    stack = []          # open fences: (fence char, length, verbatim?)
-    in_options = False  # inside a directive's option lines / --- block
-    yaml_block = False
-
-    def flush():
-        if current:
-            paragraphs.append("\n".join(current))
-            current.clear()
-
-    for line in markdown.splitlines():
-        match = _FENCE.match(line)
-        verbatim = bool(stack) and stack[-1][2]
-        if match and stack and match.group("fence")[0] == stack[-1][0] \
-                and len(match.group("fence")) >= stack[-1][1] and not match.group("info").strip():
-            stack.pop()
-            flush()
-            in_options = yaml_block = False
-            continue
-        if verbatim:
-            continue
-        if match and match.group("info").strip() or (match and match.group("fence")[0] != ":"):
-            info = match.group("info").strip()
-            name = re.match(r"\{([\w:-]+)\}", info)
-            is_verbatim = not name or name.group(1) in _VERBATIM
-            stack.append((match.group("fence")[0], len(match.group("fence")), is_verbatim))
-            flush()
-            if not is_verbatim:
-                title = info[name.end():].strip()
-                if title and name.group(1) not in _ARGUMENT_NOT_PROSE:  # a label or a path is no title
-                    paragraphs.append(title)
-                in_options = True
-            continue
-        if in_options:
-            stripped = line.strip()
-            if stripped == "---":
-                yaml_block = not yaml_block
-                continue
-            if yaml_block or re.match(r"^:[\w-]+:", stripped):
-                continue
-            in_options = False
-        if not line.strip() or line.strip() == "+++":
-            flush()
-            continue
-        if re.match(r"^\s*(?:[-*+]|\d+[.)])\s+", line) and current:
-            flush()  # every list item is its own paragraph
-        current.append(line)
-    flush()
+    lines, paragraphs = markdown.splitlines(), []
+    for token, first in myst_blocks(markdown):
+        if token.type in _PROSE_BLOCKS:
+            paragraphs.append("\n".join(lines[first + token.map[0]:first + token.map[1]]))
+        elif token.type in _FENCES and (name := directive_name(token.info)) and name not in _VERBATIM:
+            title = token.info.strip()[len(name) + 2:].strip()
+            if title and name not in _ARGUMENT_NOT_PROSE:  # a label or a path is no title
+                paragraphs.append(title)
     return paragraphs
 
 

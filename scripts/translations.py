@@ -288,14 +288,16 @@ def number_differences(ja_path: Path, root: Path = ROOT) -> list[str]:
 _STRUCTURE = [
     ("label", re.compile(r"^\s*\(([\w:-]+)\)=\s*$", re.M)),
     ("directive label", re.compile(r"^\s*:label:\s*(\S+)", re.M)),
-    ("directive", re.compile(r"^\s*(?:`{3,}|:{3,})\s*\{([\w:-]+)\}", re.M)),
     ("reference", re.compile(r"\{(?:eq|numref|ref|doc|download|term)\}`(?:[^`<]*<)?([^`>]+)>?`")),
     ("math", re.compile(r"(?<![\\$])\$\$?([^$]+)\$\$?")),
 ]
 
 
-def _math_blocks(text: str) -> list[str]:
-    return re.findall(r"^```\{math\}\n(.*?)^```", text, re.M | re.S)
+def directives(text: str) -> list[tuple[str, str]]:
+    """(name, body) of every directive of a MyST text, nested ones too, none inside code
+    (the parse the claims check reads prose with)."""
+    return [(name, token.content) for token, _ in check_claims.myst_blocks(text)
+            if token.type in ("fence", "colon_fence") and (name := check_claims.directive_name(token.info))]
 
 
 def structure(path: Path) -> Counter:
@@ -305,7 +307,10 @@ def structure(path: Path) -> Counter:
             continue
         for name, pattern in _STRUCTURE:
             found.update((name, m.strip()) for m in pattern.findall(cell.source))
-        found.update(("equation", m.strip()) for m in _math_blocks(cell.source))
+        for name, body in directives(cell.source):
+            found[("directive", name)] += 1
+            if name == "math":
+                found[("equation", body.strip())] += 1
     return found
 
 

@@ -280,6 +280,18 @@ def test_directive_titles_and_bodies_are_prose(tmp_path):
     assert [p.number for p in problems] == ["0.5555", "0.6666"]
 
 
+def test_paragraphs_are_markdown_blocks():
+    # Quoted code is code; a continuation line starting "600)" is no new list item; a
+    # directive in a list or a colon fence has prose (its title, its body) all the same.
+    text = ("> Quoted:\n>\n> ```\n> x = 0.1234\n> ```\n\n- a limit (default\n  600) per cell\n- next\n\n"
+            "1. Step:\n\n   ```{note} Note 0.5\n   :class: tip\n   Body 0.6.\n   ```\n\n"
+            ":::{exercise} Ex 0.7\n:label: ex-x\nAsk 0.8.\n```python\nprint(0.9)\n```\n"
+            "```{hint}\nHint 0.95.\n```\n:::\n")
+    assert check_claims.markdown_paragraphs(text) == [
+        "> Quoted:", "- a limit (default\n  600) per cell", "- next", "1. Step:", "Note 0.5", "   Body 0.6.",
+        "Ex 0.7", "Ask 0.8.", "Hint 0.95."]
+
+
 def test_claims_are_found_with_their_kinds():
     text = ("0.9915, 99.1%, 10,000 and 197,482 images, 1,070x and 6.1x, 40 GB, 2.9 MB, "
             "16 to 26 minutes, 2.5 s, 1.2 million, 20 epochs, 64 filters")

@@ -140,6 +140,13 @@ def test_a_dropped_label_is_caught(copy):
     assert translations.structure_differences(page, root)
 
 
+def test_a_changed_directive_is_caught(copy):
+    root, page = copy
+    _edit(page, "```{exercise} ", "```{admonition} ")
+    assert translations.structure_differences(page, root) == [
+        "has a directive the English page lacks: 'admonition'", "lacks the English page's directive: 'exercise'"]
+
+
 def test_changed_english_prose_makes_the_translation_stale(copy):
     root, page = copy
     english = root / f"{CHAPTER}.md"
@@ -186,3 +193,21 @@ def test_an_output_differing_from_the_english_one_is_caught(copy):
     cell["outputs"] = []
     notebook.write_text(json.dumps(data))
     assert translations.output_differences(page, root)
+
+
+def test_equations_are_found_in_directives_and_not_in_code():
+    text = ("````{exercise} Title\n:label: ex-a\n\n```{math}\n:label: eq-a\nx = 1\n```\n````\n\n"
+            "- item\n\n  ```{math}\n  y = 2\n  ```\n\n"
+            "````markdown\n```{math}\nshown, not typeset\n```\n````\n")
+    assert translations.directives(text) == [("exercise", ":label: ex-a\n\n```{math}\n:label: eq-a\nx = 1\n```\n"),
+                                             ("math", ":label: eq-a\nx = 1\n"), ("math", "y = 2\n")]
+
+
+def test_a_changed_equation_is_caught(tmp_path):
+    english = "# Title\n\n````{note}\n```{math}\n:label: eq-a\nx = 1\n```\n````\n"
+    for path, text in (("book/p.md", english), ("ja/book/p.md", english.replace("x = 1", "x = 2"))):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    assert translations.structure_differences(tmp_path / "ja" / "book" / "p.md", tmp_path) == [
+        "has a equation the English page lacks: ':label: eq-a\\nx = 2'",
+        "lacks the English page's equation: ':label: eq-a\\nx = 1'"]

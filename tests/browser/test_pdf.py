@@ -5,11 +5,11 @@ front page, and Japanese set in an embedded Japanese font."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from pathlib import Path
 
 import pytest
+from conftest import in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each edition: its built HTML, its PDF, its table of contents (make pdf writes both).
@@ -18,7 +18,7 @@ EDITIONS = {"en": (ROOT / "_build" / "html", ROOT / "_build" / "pdf" / "book.pdf
 
 missing = [str(pdf) for _, pdf, _ in EDITIONS.values() if not pdf.exists()]
 if missing:
-    if os.environ.get("CI"):
+    if in_ci():
         raise RuntimeError(f"{missing} missing: `make test-browser` runs `make pdf` first")
     pytest.skip("make the PDFs first (make pdf)", allow_module_level=True)
 

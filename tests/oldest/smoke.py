@@ -2,25 +2,30 @@
 
 Imports every module and runs one small call of each kind: a checker, the NumPy
 convolutions, building the source CNN, loading the committed reference run, a sub-model,
-receptive fields and the committed architecture sweep.
+receptive fields, the committed architecture sweep, an explorer (IPython) and the grader's
+reading of a notebook (nbformat) and of its %magics (IPython).
 Prints the versions and exits non-zero on the first failure.
 """
 
 import importlib
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
 MODULES = ["data", "ops", "im2col", "metrics", "files", "checks", "plots", "activations", "runs", "models",
-           "architectures", "sweep"]
+           "architectures", "sweep", "explorers", "grading.submission", "grading.worker"]
 
 
 def main():
+    import IPython
     import keras
     import matplotlib
+    import nbformat
     import tensorflow as tf
 
     print(f"numpy {np.__version__}, matplotlib {matplotlib.__version__}, keras {keras.__version__}, "
-          f"tensorflow {tf.__version__}")
+          f"tensorflow {tf.__version__}, IPython {IPython.__version__}, nbformat {nbformat.__version__}")
     modules = {name: importlib.import_module(f"course_utils.{name}") for name in MODULES}
     checks, ops, engine, models = modules["checks"], modules["ops"], modules["im2col"], modules["models"]
     assert checks.check_output_size(lambda W, H, s=1, P=0: (W + 2 * P - H) // s + 1).passed
@@ -39,6 +44,13 @@ def main():
     assert [r["size"] for r in fields] == [3, 5, 6, 10, 14, 16]
     rows = modules["sweep"].summarise(modules["sweep"].load_results())
     modules["plots"].sweep_scatter(rows, "parameters", "parameters")
+    assert "<script" in modules["explorers"].stride_explorer().data
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "answer.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%time x = 1")]), path)
+        _, notebook = modules["grading.submission"]._read(path)
+        assert notebook.cells[0].source == "%time x = 1"
+    assert "get_ipython()" in modules["grading.worker"]._python_source("%time x = 1")
     print("1 passed, 0 failed")
 
 
