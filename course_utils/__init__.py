@@ -29,6 +29,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``selection``: chapter 10's protocol: the selection rule on validation accuracy, the finalists tested once, heads trained longer, until their training accuracy levels off.
 - ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
 - ``sweep``: the architecture sweep of chapter 10, one result file per variant and seed.
+- ``time_limit``: a time limit on a block of code (``SIGALRM``), for the checks and the grading worker.
 - ``training_well``: the runs of chapter 7: learning-rate sweeps, overfitting and its remedies, plain against residual stacks.
 """
 

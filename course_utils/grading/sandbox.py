@@ -3,9 +3,9 @@
 What the sandboxed worker sees and may do:
 
 - the file system: only the system folders (``/usr``, the ``/lib`` links), the Python
-  installation and virtual environment, the ``course_utils`` package, and MNIST when
-  ``MNIST_PATH`` names it, all read-only; a private, size-limited ``/tmp`` holding only the
-  submitted notebook. No other submission, no grades file, no home folder, no ``/etc``
+  installation, its virtual environment and site-packages folders, the ``course_utils``
+  package, and MNIST when ``MNIST_PATH`` names it, all read-only; a private, size-limited
+  ``/tmp`` holding only the submitted notebook. No other submission, no grades file, no home folder, no ``/etc``
   beyond the loader cache and ``passwd``;
 - the network: a new, empty network namespace (a connection to 127.0.0.1 is refused);
 - ``/dev``: read-only, with the usual devices and a small, private ``/dev/shm``;
@@ -85,10 +85,16 @@ def sandbox_available() -> str | None:
 def _read_only_binds() -> list[str]:
     python_home = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
                    Path(sys.executable).resolve().parents[1]}
+    site_folders = {Path(entry).resolve() for entry in sys.path   # a virtual environment's, a .pth file's
+                    if Path(entry).name in ("site-packages", "dist-packages") and Path(entry).is_dir()}
     package = Path(course_utils.__file__).resolve().parent
-    paths = ["/usr", *sorted(map(str, python_home)), str(package)]
+    wanted = [Path("/usr"), *sorted(python_home | site_folders), package]
+    # Each folder once (not one inside another), and only what the grader itself can read:
+    # bubblewrap refuses to start on a folder it cannot open.
+    paths = [str(path) for path in wanted if os.access(path, os.R_OK | os.X_OK)
+             and not any(other != path and other in path.parents for other in wanted)]
     args, made = [], set()
-    for path in paths:
+    for path in dict.fromkeys(paths):
         for parent in reversed(Path(path).parents[:-1]):   # readable by the sandbox's user
             if parent not in made:
                 made.add(parent)
