@@ -145,6 +145,20 @@ class Group:
         return "; ".join(problems) or None
 
 
+def _remove_stale(parent: Path) -> None:
+    """Remove the empty groups that a grader which died without cleaning up left here."""
+    for folder in parent.glob(f"{PREFIX}*"):
+        try:
+            os.kill(int(folder.name[len(PREFIX):].split("-")[0]), 0)
+        except ProcessLookupError:
+            try:
+                folder.rmdir()       # fails, harmlessly, while a process is still inside
+            except OSError:
+                pass
+        except (ValueError, PermissionError):
+            pass
+
+
 def _write(path: Path, value) -> None:
     path.write_text(f"{value}\n")
 
@@ -152,6 +166,8 @@ def _write(path: Path, value) -> None:
 def create(memory_mb: int, processes: int, cpus: float) -> Group:
     """A new group with these limits, inside the grader's own; Unavailable if none can be made."""
     version, parents = _parents()
+    for parent in parents.values():
+        _remove_stale(parent)
     name = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
     group = Group(version, [])
     memory, quota = memory_mb * 2**20, max(1000, int(cpus * PERIOD_US))

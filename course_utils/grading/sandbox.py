@@ -221,16 +221,16 @@ def limits_report(limits: Limits, sandboxed: bool = True, privileged: bool | Non
 
 
 def start(limits: Limits, sandboxed: bool = True, privileged: bool | None = None) -> subprocess.Popen:
-    """Start a worker in its own session (and control group, where one can be made); talk to
-    it through ``stdin`` and ``stdout``. ``process.not_in_force`` says why there is no group."""
+    """Start a worker in its own session (and control group, where one can be made: which
+    limits hold is said once, by :func:`limits_report`); talk to it through ``stdin`` and ``stdout``."""
     uid, lock = _take_uid() if sandboxed and _is_root(privileged) else (FIRST_UID, None)
     command, env = worker_command(limits, sandboxed, privileged, uid)
     command = _limit_prefix(limits, privileged) + command
     try:
-        group, not_in_force = cgroups.create(limits.memory_mb, limits.processes, limits.cpus), None
+        group = cgroups.create(limits.memory_mb, limits.processes, limits.cpus)
         command = group.join_command(command)
-    except cgroups.Unavailable as why:
-        group, not_in_force = None, str(why)
+    except cgroups.Unavailable:
+        group = None
     folder = None if sandboxed else tempfile.mkdtemp(prefix="grading-")  # a fresh working folder
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -239,7 +239,6 @@ def start(limits: Limits, sandboxed: bool = True, privileged: bool | None = None
         _release(group, lock, folder)
         raise
     process.working_folder, process.cgroup, process.uid_lock = folder, group, lock
-    process.not_in_force = not_in_force
     return process
 
 
