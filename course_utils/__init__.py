@@ -28,6 +28,7 @@ Modules are named for what they hold; import them explicitly, e.g.
 - ``quantization``: weights as int8 with one scale per output channel, and a Keras model with those weights.
 - ``run_store``: training configurations, run manifests, and saving and loading trained runs.
 - ``shifted_digits``: digits moved by whole pixels (chapter 4's shifts), a criterion that separates architectures.
+- ``time_limit``: a time limit on a block of code (``SIGALRM``), for the checks and the grading worker.
 """
 
 __version__ = "0.1.0"  # the one place the version is stated (pyproject.toml reads it)

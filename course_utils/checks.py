@@ -25,7 +25,6 @@ import contextlib
 import contextvars
 import copy
 import dataclasses
-import signal
 import threading
 
 import numpy as np
@@ -34,6 +33,7 @@ from course_utils import ops
 from course_utils.activations import normalise_for_display
 from course_utils.i18n import N_, _
 from course_utils.metrics import confusion_matrix
+from course_utils.time_limit import TimeLimitExceeded, time_limit as alarm_after
 
 TIME_LIMIT_S = 5.0
 
@@ -63,30 +63,6 @@ class Case:
 
     args: tuple
     description: str
-
-
-class _TimeLimit(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Interrupt an endless loop after ``seconds`` (main thread of a Unix process only)."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise _TimeLimit()
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _describe(value) -> str:
@@ -139,9 +115,9 @@ def _call(student, case: Case, time_limit: float):
     args = copy.deepcopy(case.args)
     _CALL.time_limit = time_limit
     try:
-        with _time_limit(time_limit):
+        with alarm_after(time_limit):
             return student(*args), None
-    except _TimeLimit:
+    except TimeLimitExceeded:
         return None, _("no answer within {limit:g} s (an endless loop?)").format(limit=time_limit)
     except Exception as error:  # the student's bug, reported rather than raised
         return None, _("the function raised {type}: {error}").format(type=type(error).__name__, error=error)
@@ -1072,19 +1048,3 @@ EXERCISES = {
     "ex-he-std": ("my_he_std", check_he_std),
     "ex-batch-norm-forward": ("my_batch_norm", check_batch_norm_forward),
 }
-
-
-def check_all(namespace: dict) -> list[CheckResult]:
-    """Run every exercise's checker on the function of that name in ``namespace``.
-
-    An exercise whose function is missing counts as not passed, with a message saying so.
-    """
-    results = []
-    for label, (name, checker) in EXERCISES.items():
-        if name in namespace:
-            result = checker(namespace[name])
-        else:
-            result = CheckResult(label, False, _("Not yet: no function named {name}").format(name=name), 0, 0)
-        result.exercise = label
-        results.append(result)
-    return results

@@ -2,13 +2,14 @@
 
 Usage: python scripts/grade.py SUBMISSIONS [--out grades.csv] [--exercises ex-a,ex-b] [--jobs N]
                                            [--cell-timeout 60] [--notebook-timeout 600]
-                                           [--memory-mb 4096] [--no-sandbox]
+                                           [--submission-timeout 900] [--memory-mb 4096] [--no-sandbox]
                                            [--scheduler tcp://HOST:PORT]
 
 Every *.ipynb under SUBMISSIONS (checkpoint folders skipped) is one student, named by its
 path relative to SUBMISSIONS. Its code cells run in a bubblewrap sandbox of its own (no
 network, no other file than itself and the read-only course, limits on memory, processes,
-CPU and file size; everything it started is killed when it is done). The checkers of
+CPU and file size, printed with those that do not hold on this machine and why; everything it
+started is killed when it is done). The checkers of
 course_utils.checks then run in the grading process (not the sandbox) on stand-ins that call
 the student's functions in the sandbox (see course_utils.grading). Each submission is a Dask
 task (course_utils.cluster): --jobs at once in this process (default: one per core), or on
@@ -131,8 +132,10 @@ def parse_args(argv):
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds for each code cell")
     parser.add_argument("--notebook-timeout", type=float, default=600,
                         help="seconds for all the code cells of a notebook (the rest are not run)")
+    parser.add_argument("--submission-timeout", type=float, default=grading.Options.submission_timeout,
+                        help="seconds for everything of one submission: restarts, cells, calls and hints")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb,
-                        help="address-space limit of each sandboxed process")
+                        help="memory of each sandbox (where a cgroup can be made) and address space of each process")
     parser.add_argument("--fresh", action="store_true",
                         help="grade every submission again, discarding the grades kept from an earlier run")
     parser.add_argument("--no-sandbox", action="store_true",
@@ -163,7 +166,7 @@ def main(argv=None) -> int:
               "Use it only for notebooks you trust.", file=sys.stderr)
     paths = submissions_in(args.submissions)
     options = grading.Options(sandboxed=not args.no_sandbox, cell_timeout=args.cell_timeout,
-                              notebook_timeout=args.notebook_timeout,
+                              notebook_timeout=args.notebook_timeout, submission_timeout=args.submission_timeout,
                               limits=sandbox.Limits(memory_mb=args.memory_mb))
     chapters = grading.chapter_exercises(ROOT / "book")
     began = time.monotonic()

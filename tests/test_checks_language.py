@@ -165,6 +165,15 @@ def test_course_language_ja_gives_a_japanese_verdict_with_its_hint(japanese):
     assert result.exercise == "single-channel convolution"      # the key stays English
 
 
+def missing_function_verdict() -> str:
+    """The grader's verdict on a notebook that defines no my_conv (nothing is run)."""
+    from types import SimpleNamespace
+
+    from course_utils.grading.submission import _grade_exercise
+
+    return _grade_exercise("ex-conv-single", SimpleNamespace(found={})).message
+
+
 def test_course_language_ja_gives_a_japanese_pass(japanese):
     result = checks.check_conv2d_single(correct)
     assert result.passed and result.message == PASSED_JA
@@ -173,7 +182,7 @@ def test_course_language_ja_gives_a_japanese_pass(japanese):
 def test_english_is_unchanged(english):
     assert checks.check_conv2d_single(flipped).message == FLIPPED_EN
     assert checks.check_conv2d_single(correct).message == PASSED_EN
-    assert checks.check_all({})[0].message == "Not yet: no function named my_conv"
+    assert missing_function_verdict() == "Not yet: no function named my_conv"
 
 
 def test_every_exercise_has_its_japanese_name(japanese):
@@ -182,7 +191,7 @@ def test_every_exercise_has_its_japanese_name(japanese):
         verdict = re.fullmatch(r"未合格: ([^:]+): 関数を渡すところに int が渡された。\(\) を付けずに関数そのものを渡すこと。",
                                message)
         assert verdict and JAPANESE.search(verdict[1]), message
-    assert checks.check_all({})[0].message == "未合格: my_conv という名前の関数がない"
+    assert missing_function_verdict() == "未合格: my_conv という名前の関数がない"
 
 
 def recorded_cases(monkeypatch) -> dict[str, list[str]]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -74,23 +76,23 @@ class Listener:
 
 
 def processes_with(word: str) -> list[str]:
+    """Command lines of the processes (this one aside) whose command line contains ``word``."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if word in command and "pytest" not in command:
+            if word in command:
                 found.append(command)
     return found
 
 
 def sandbox_or_skip():
+    """Skip without bubblewrap (under CI=true, conftest.py makes that skip a failure)."""
     if shutil.which("bwrap") is None:
-        if os.environ.get("CI"):
-            pytest.fail("bubblewrap is missing: .ci/run installs it (apt-get install bubblewrap)")
-        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap; .ci/run installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +112,13 @@ def graded(tmp_path_factory):
         write_notebook(submissions / relative, cells)
     honest_digest = hashlib.sha256((submissions / "honest.ipynb").read_bytes()).hexdigest()
     began = time.monotonic()
-    run = subprocess.run(GRADE + [str(submissions), "--out", str(out_dir / "grades.csv"), "--jobs", "2",
-                                  "--cell-timeout", "5", "--memory-mb", "1024"],
-                         capture_output=True, text=True, timeout=600)
+    grader = subprocess.Popen(GRADE + [str(submissions), "--out", str(out_dir / "grades.csv"), "--jobs", "2",
+                                       "--cell-timeout", "5", "--memory-mb", "1024", "--submission-timeout", "30"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = grader.communicate(timeout=600)
+    run = subprocess.CompletedProcess(grader.args, grader.returncode, stdout, stderr)
     seconds = time.monotonic() - began
-    time.sleep(1)
+    time.sleep(1)   # a surviving child of detached_child.ipynb would have written late.txt by now
     listener.close()
     leftovers = processes_with(mark)
     planted = PLANTED.exists()
@@ -125,7 +129,8 @@ def graded(tmp_path_factory):
                 csv.DictReader(open(out_dir / "grades-feedback.csv"))}
     print(f"corpus of {len(rows)} submissions graded in {seconds:.1f} s with --jobs 2")
     return dict(rows=rows, feedback=feedback, run=run, out_dir=out_dir, submissions=submissions,
-                listener=listener, leftovers=leftovers, planted=planted, honest_digest=honest_digest)
+                listener=listener, leftovers=leftovers, planted=planted, honest_digest=honest_digest,
+                grader_pid=grader.pid)
 
 
 def fill(source: str, tokens: dict) -> str:
@@ -149,7 +154,7 @@ def test_corpus_row(graded, student):
     scores = {label: int(row[label]) for label in labels}
     assert scores == {label: expected["scores"].get(label, 0) for label in labels}, row
     assert int(row["total"]) == expected["total"]
-    assert expected["status"] in row["status"], row["status"]
+    assert row["status"] == expected["status"]
     for label, words in expected.get("feedback", {}).items():
         message = graded["feedback"][(student, label)]["message"]
         assert words in message, message
@@ -172,8 +177,28 @@ def test_no_connection_reached_the_listener(graded):
 
 def test_no_process_survives_grading(graded):
     assert graded["leftovers"] == []
-    time.sleep(0)
     assert not (graded["out_dir"] / "late.txt").exists()
+    assert not [g for g in own_cgroups() if g.name.startswith(f"course-grading-{graded['grader_pid']}-")]
+
+
+def own_cgroups() -> list[Path]:
+    """The control groups below this process's own, in each hierarchy (none if none is used)."""
+    from course_utils.grading import cgroups
+
+    try:
+        _, parents = cgroups._parents()
+    except cgroups.Unavailable:
+        return []
+    return [group for parent in parents.values() for group in parent.iterdir() if group.is_dir()]
+
+
+def test_the_grader_says_which_limits_hold(graded):
+    """The first line names every limit; where the cgroup limits cannot be set, it says why."""
+    lines = [line for line in graded["run"].stdout.splitlines() if line.startswith("limits")]
+    assert len(lines) == 1, graded["run"].stdout[:2000]
+    assert "address space 1024 MB" in lines[0] and "each submission at most 30 s in all" in lines[0]
+    assert "/dev/shm 16 MB, /dev read-only" in lines[0]
+    assert ("each sandbox as a whole (cgroup v" in lines[0]) != ("NOT in force: the memory, process" in lines[0])
 
 
 def test_the_grade_csv_is_complete(graded):
@@ -290,21 +315,149 @@ def test_a_notebook_of_endless_cells_stops_at_its_time_budget(tmp_path):
     assert time.monotonic() - began < 120
 
 
-def test_without_root_the_sandbox_is_a_user_namespace(tmp_path):
-    """The command an unprivileged grader uses (run here as root, which bubblewrap allows)."""
-    sandbox_or_skip()
-    from course_utils.grading import sandbox
+UNPRIVILEGED_CELLS = [
+    SUBMISSIONS["honest.ipynb"][0], SUBMISSIONS["honest.ipynb"][2],
+    "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+    "except OSError as error:\n    raise RuntimeError('no network')",
+    "import errno\ntry:\n    open('/dev/planted', 'w')\nexcept OSError as error:\n"
+    "    raise RuntimeError(f'/dev: {errno.errorcode[error.errno]}')",
+    "import errno\nwritten = 0\ntry:\n    with open('/dev/shm/big', 'wb') as file:\n        for _ in range(64):\n"
+    "            file.write(b'x' * 2**20)\n            written += 1\nexcept OSError as error:\n"
+    "    raise RuntimeError(f'/dev/shm: {errno.errorcode[error.errno]} after {written} MiB')",
+    "import os\nraise RuntimeError(f'sees {len([p for p in os.listdir(\"/proc\") if p.isdigit()])} processes')",
+]
+AS_NOBODY = """
+import json, sys
+from pathlib import Path
+from course_utils import grading
+from course_utils.grading import sandbox
+root = Path(sys.argv[1])
+options = grading.Options(cell_timeout=30)
+grade = grading.grade_submission(root / "one.ipynb", root, {}, options, ["ex-output-size"])
+print(json.dumps(dict(uid=__import__("os").getuid(), unusable=sandbox.sandbox_available(), log=grade.log,
+                      passed=grade.verdicts["ex-output-size"].passed, status=grade.status,
+                      command=sandbox.worker_command(options.limits)[0][:2],
+                      report=sandbox.limits_report(options.limits))))
+"""
 
-    command, _ = sandbox.worker_command(sandbox.Limits(), privileged=False)
-    assert command[:2] == ["bwrap", "--unshare-user"] and "setpriv" not in command
-    path = tmp_path / "one.ipynb"
-    write_notebook(path, [SUBMISSIONS["honest.ipynb"][0], SUBMISSIONS["honest.ipynb"][2],
-                          "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
-                          "except OSError as error:\n    raise RuntimeError('no network')"])
-    options = grading.Options(privileged=False, cell_timeout=30)
-    grade = grading.grade_submission(path, tmp_path, {}, options, ["ex-output-size"])
-    assert grade.verdicts["ex-output-size"].passed, grade
-    assert "no network" in " ".join(grade.log)
+
+def python_for(prefix: list[str], venv: Path) -> str:
+    """A Python that the unprivileged user can run, with this environment's packages: this
+    one; or, where its files are out of that user's reach (an interpreter under /root), the
+    system's Python of the same version in a small virtual environment that adds ours."""
+    if subprocess.run(prefix + ["test", "-r", os.path.realpath(sys.executable)]).returncode == 0:
+        return sys.executable
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.is_file():
+        pytest.skip(f"an unprivileged user cannot read {os.path.realpath(sys.executable)}, and there is no {system}")
+    site = venv / "lib" / system.name / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "bin").mkdir()
+    (venv / "bin" / "python").symlink_to(system)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\n")
+    ours = [entry for entry in sys.path if entry.endswith("site-packages")]
+    (site / "ours.pth").write_text("".join(f"import site; site.addsitedir({entry!r})\n" for entry in ours))
+    for path in [venv, *venv.rglob("*")]:
+        path.chmod(0o755) if path.is_dir() else None
+    return str(venv / "bin" / "python")
+
+
+def test_without_root_the_sandbox_holds_as_a_real_unprivileged_user():
+    """The whole grading of one notebook by a real unprivileged user (uid 65534 through
+    setpriv when the test runs as root): no network, /dev read-only, /dev/shm of 16 MB, its
+    own process namespace; and the grader says which limits it cannot set without root."""
+    sandbox_or_skip()
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    if prefix and shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is missing: cannot become an unprivileged user")
+    folder = Path(tempfile.mkdtemp(prefix="grading-unprivileged-"))
+    try:
+        folder.chmod(0o755)
+        write_notebook(folder / "one.ipynb", UNPRIVILEGED_CELLS)
+        (folder / "one.ipynb").chmod(0o644)
+        python = python_for(prefix, folder / "venv")
+        run = subprocess.run(prefix + [python, "-c", AS_NOBODY, str(folder)], capture_output=True,
+                             text=True, timeout=300, cwd=folder, env={**os.environ, "HOME": str(folder)})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.splitlines()[-1])
+    if result["unusable"]:
+        pytest.skip(f"an unprivileged user cannot run the sandbox here: {result['unusable']}")
+    assert result["uid"] != 0 and result["command"] == ["bwrap", "--unshare-user"]
+    assert result["passed"], result
+    log = " ".join(result["log"])
+    assert "no network" in log and "/dev: EROFS" in log, log
+    assert re.search(r"/dev/shm: ENOSPC after 1[56] MiB", log), log
+    assert re.search(r"sees [1-3] processes", log), log
+    assert "NOT in force: the memory, process and CPU limits" in result["report"], result["report"]
+    assert "a user namespace instead" in result["report"]
+
+
+def cgroups_or_skip():
+    from course_utils.grading import cgroups
+
+    version, why = cgroups.probe(256, 64, 0.25)
+    if version is None:
+        pytest.skip(f"no control group can be made here: {why}")
+
+
+def test_a_sandbox_gets_its_memory_however_many_processes_it_starts(tmp_path):
+    """Four children of 96 MB each, under the per-process limit (256 MB of address space),
+    together over the sandbox's 256 MB: the control group stops them (without it, all
+    four hold their memory at once)."""
+    sandbox_or_skip()
+    cgroups_or_skip()
+    hold = ("import os, time\nchildren = []\nfor _ in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        try:\n            hold = b'x' * (96 * 2**20)\n            time.sleep(1)\n            os._exit(0)\n"
+            "        except BaseException:\n            os._exit(1)\n    children.append(pid)\n"
+            "raise RuntimeError(f'children {[os.waitpid(pid, 0)[1] for pid in children]}')")
+    write_notebook(tmp_path / "hold.ipynb", [hold])
+    options = grading.Options(cell_timeout=60, limits=grading.submission.sandbox.Limits(memory_mb=256))
+    grade = grading.grade_submission(tmp_path / "hold.ipynb", tmp_path, {}, options, ["ex-output-size"])
+    codes = re.search(r"children \[([\d, ]+)\]", " ".join(grade.log))
+    assert codes and any(int(code) for code in codes[1].split(",")), grade.log
+
+
+def test_a_sandbox_gets_its_cpu_share_however_many_processes_it_starts(tmp_path):
+    """Two children that each need 0.1 s of CPU, in a sandbox limited to a tenth of a CPU:
+    together they wait at least 2 s of wall time for it (without the limit, well under 1 s,
+    even on a machine busy with ten other processes)."""
+    sandbox_or_skip()
+    cgroups_or_skip()
+    spin = ("import os, time\nbegan = time.monotonic()\nchildren = []\nfor _ in range(2):\n    pid = os.fork()\n"
+            "    if pid == 0:\n        while time.process_time() < 0.1:\n            pass\n        os._exit(0)\n"
+            "    children.append(pid)\nfor pid in children:\n    os.waitpid(pid, 0)\n"
+            "raise RuntimeError(f'wall {time.monotonic() - began:.2f}')")
+    write_notebook(tmp_path / "spin.ipynb", [spin])
+    options = grading.Options(cell_timeout=30, limits=grading.submission.sandbox.Limits(cpus=0.1))
+    grade = grading.grade_submission(tmp_path / "spin.ipynb", tmp_path, {}, options, ["ex-output-size"])
+    wall = float(re.search(r"wall (\d+\.\d+)", " ".join(grade.log))[1])
+    assert wall > 1.5, grade.log
+
+
+HOLD_UIDS = """
+import sys
+from pathlib import Path
+from course_utils.grading import sandbox
+sandbox.UID_LOCKS = Path(sys.argv[1])
+print(" ".join(str(sandbox._take_uid()[0]) for _ in range(5)), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_two_grading_processes_never_hand_out_the_same_uid(tmp_path):
+    """Two processes (say two Dask workers on one machine) each hold five sandbox uids at
+    once: ten different uids."""
+    locks = tmp_path / "uids"
+    holders = [subprocess.Popen([sys.executable, "-c", HOLD_UIDS, str(locks)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        taken = [set(map(int, holder.stdout.readline().split())) for holder in holders]
+    finally:
+        for holder in holders:
+            holder.communicate("", timeout=30)
+    assert all(len(uids) == 5 for uids in taken) and not taken[0] & taken[1], taken
 
 
 # --- the parts, in this process ---------------------------------------------------------------
@@ -359,6 +512,22 @@ def test_a_malformed_message_is_refused():
     os.close(write)
     with pytest.raises(wire.WireClosed):
         wire.Reader(read).receive(time.monotonic() + 5)
+    os.close(read)
+
+
+def test_a_message_too_large_is_refused_before_its_bytes_are_read():
+    """The announced sizes are refused at once (a WireError, not a wait for bytes that never
+    come); a message too large is not sent at all."""
+    read, write = os.pipe()
+    header = json.dumps({"ev": "result", "blobs": 2}).encode()
+    os.write(write, len(header).to_bytes(8, "big") + header + wire.MAX_MESSAGE_BYTES.to_bytes(8, "big"))
+    with pytest.raises(wire.WireError, match="a message of more than") as refused:
+        wire.Reader(read).receive(time.monotonic() + 2)
+    assert not isinstance(refused.value, wire.WireTimeout)
+    with pytest.raises(wire.WireError, match="at most"):
+        wire.send(write, {"ev": "result"}, [bytes(wire.MAX_MESSAGE_BYTES)])
+    os.close(write)
+    assert os.read(read, 10) == b""      # nothing of it was written
     os.close(read)
 
 

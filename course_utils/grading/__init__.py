@@ -2,6 +2,7 @@
 
 - ``submission``: grade one submitted notebook (sessions with the worker, verdicts, rows).
 - ``sandbox``: start the worker in bubblewrap, with limits on memory, processes and time.
+- ``cgroups``: a control group per sandbox: memory, process and CPU limits on the sandbox as a whole.
 - ``worker``: runs inside the sandbox: the student's notebook, then calls of its functions.
 - ``wire``: the plain-data messages (JSON and ``.npy``) between the grader and its worker.
 - ``borrowed_work``: whether a student's function does the work itself, read from the source.

@@ -52,14 +52,22 @@ def _grade_of(value: dict):
     return grading.SubmissionGrade(**{**value, "verdicts": verdicts})
 
 
-def _ready_to_grade(client, options, requested) -> None:
-    """Every worker has the course, the sandbox (if used) and starts importing the checkers' needs."""
+def _ready_to_grade(client, options, requested, log=print) -> None:
+    """Every worker has the course, the sandbox (if used) and starts importing the checkers' needs;
+    logs which limits hold on the workers (one line if they all agree, else one per worker)."""
     check_workers(client, tools=SANDBOX_TOOLS if options.sandboxed else ())
     if options.sandboxed:   # the grader's own check, on every worker (user namespaces, for one)
         unusable = {w: why for w, why in client.run(sandbox.sandbox_available).items() if why}
         if unusable:
             raise WorkersNotReady("these Dask workers cannot run the sandbox:\n  " + "\n  ".join(
                 f"{worker}: {why}" for worker, why in sorted(unusable.items())))
+    reports = client.run(sandbox.limits_report, options.limits, options.sandboxed, options.privileged,
+                         options.submission_timeout)
+    if len(set(reports.values())) == 1:
+        log(f"limits: {next(iter(reports.values()))}")
+    else:
+        for worker, report in sorted(reports.items()):
+            log(f"limits on {worker}: {report}")
     client.run(_warm_up, list(requested or EXERCISES))
 
 
@@ -94,7 +102,7 @@ def grade_submissions(client, paths: list[Path], root: Path, chapters: dict, opt
     if grades:
         log(f"{len(grades)} submission(s) graded before, unchanged: their stored grades are used")
     if any(task.function is grade_task for task in tasks):
-        _ready_to_grade(client, options, requested)
+        _ready_to_grade(client, options, requested, log)
 
     def store(task, value):
         grade = grades[task.key] = _grade_of(value)

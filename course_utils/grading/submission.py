@@ -38,6 +38,7 @@ from course_utils.grading import sandbox, wire
 from course_utils.i18n import _, using_language
 from course_utils.grading.policy import BUILDS_ON, THREADS, is_audited
 from course_utils.grading.borrowed_work import find_borrowed_work
+from course_utils.time_limit import TimeLimitExceeded
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 START_TIMEOUT_S = 60.0
@@ -53,6 +54,7 @@ class Options:
     cell_timeout: float = 60.0     # seconds for each code cell of the notebook
     notebook_timeout: float = 600.0  # seconds for all its cells, in each run of the notebook
     max_starts: int = 5            # worker starts per submission (the first one included)
+    submission_timeout: float = 900.0  # seconds for everything: every start, cell, call and hint
     privileged: bool | None = None   # None: as root, a user of its own per sandbox (course_utils.grading.sandbox)
 
 
@@ -116,6 +118,15 @@ class Session:
         self.audit: dict[str, set[str]] = {}
         self.log: list[str] = []
         self.out_of_time: str | None = None
+        self.deadline = time.monotonic() + options.submission_timeout
+
+    def _left(self) -> float:
+        """Seconds left of the submission's whole budget; NotGraded when none are left."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.kill()
+            raise NotGraded(f"the submission used its {self.options.submission_timeout:g} s in all")
+        return left
 
     # --- the worker's life ----------------------------------------------------------------
 
@@ -139,14 +150,16 @@ class Session:
         while True:
             if self.starts >= self.options.max_starts:
                 raise NotGraded(f"the notebook's kernel was started {self.starts} times and failed each time")
+            self._left()
             self.starts += 1
             self.process = sandbox.start(self.options.limits, self.options.sandboxed, self.options.privileged)
             self.reader = wire.Reader(self.process.stdout.fileno())
             try:
-                self._receive(START_TIMEOUT_S, "hello")
+                self._receive(min(START_TIMEOUT_S, self._left()), "hello")
                 self._send({"op": "setup", "notebook_name": self.notebook_name}, [self.notebook_bytes])
-                self._receive(START_TIMEOUT_S, "ready")
+                self._receive(min(START_TIMEOUT_S, self._left()), "ready")
             except (wire.WireError, OSError) as error:  # no student code has run yet
+                self._left()
                 self.kill()
                 raise NotGraded(f"the sandboxed kernel did not start ({error})") from None
             if self._run_cells():
@@ -158,7 +171,7 @@ class Session:
         for index, source in enumerate(self.cells):
             if index in self.skipped:
                 continue
-            limit = min(self.options.cell_timeout, deadline - time.monotonic())
+            limit = min(self.options.cell_timeout, deadline - time.monotonic(), self._left())
             if limit <= 0:
                 self.out_of_time = (f"the notebook used its {self.options.notebook_timeout:g} s; "
                                     f"code cells {index + 1} to {len(self.cells)} were not run")
@@ -177,13 +190,14 @@ class Session:
                 if header.get("error"):
                     self.cell_errors.setdefault(index, str(header["error"])[:300])
                 continue
+            self._left()     # a cell cut short by the submission's budget is not skipped: grading stops
             self.kill()
             self.skipped[index] = why
             self.log.append(f"code cell {index + 1} {why}; the notebook runs again without it")
             return False
         try:
             self._send({"op": "names", "names": self.names})
-            header, _ = self._receive(START_TIMEOUT_S, "names")
+            header, _ = self._receive(min(START_TIMEOUT_S, self._left()), "names")
             found = header.get("found")
             self.found = {name: str(found.get(name, "missing"))[:100] for name in self.names}
         except (wire.WireError, OSError, AttributeError):
@@ -205,16 +219,17 @@ class Session:
     def call(self, name: str, args: tuple, time_limit: float):
         """Call the student's ``name`` in the worker; returns its result as plain data.
 
-        Raises what :func:`course_utils.checks.run_checker` reports: ``checks._TimeLimit``
+        Raises what :func:`course_utils.checks.run_checker` reports: ``TimeLimitExceeded``
         when no answer comes in time, an exception named like the student's, KernelDied,
         UnreadableResult; NotGraded when the worker cannot be started again.
         """
         if name in self.hung:       # once per function: each hang costs a restart of the notebook
-            raise checks._TimeLimit()
+            raise TimeLimitExceeded()
         if name in self.crashed:
             raise KernelDied("an earlier call of this function ended the kernel")
         if self.process is None:
             self.start()
+        time_limit = min(time_limit, self._left())
         blobs = []
         try:
             arguments = wire.encode(args, blobs)
@@ -224,9 +239,10 @@ class Session:
             self._send({"op": "call", "name": name, "args": arguments, "time_limit": time_limit}, blobs)
             header, blobs = self._receive(time_limit + CALL_MARGIN_S, "answer")
         except wire.WireTimeout:
+            self._left()
             self.kill()
             self.hung.add(name)
-            raise checks._TimeLimit() from None
+            raise TimeLimitExceeded() from None
         except (wire.WireClosed, OSError):
             code = self._exit_code()
             self.kill()
@@ -244,7 +260,8 @@ class Session:
             self.audit.setdefault(name, set()).update(m for m in audit if is_audited(m))
         event = header["ev"]
         if event == "timeout":
-            raise checks._TimeLimit()
+            self._left()       # cut short by the submission's budget: grading stops here
+            raise TimeLimitExceeded()
         if event == "raised":
             raise _student_exception(header.get("type", "Exception"), header.get("message", ""))
         if event == "unreadable":

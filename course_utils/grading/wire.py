@@ -27,7 +27,8 @@ import time
 
 import numpy as np
 
-MAX_PIECE_BYTES = 64 * 2**20    # one header or one array (a notebook is at most 32 MiB)
+MAX_MESSAGE_BYTES = 64 * 2**20  # one whole message, header and arrays (a notebook is at most 32 MiB)
+MAX_BLOBS = 64
 MAX_DEPTH = 16
 MAX_ITEMS = 100_000
 MAX_STRING = 10_000
@@ -109,9 +110,14 @@ def decode(node, blobs: list, depth: int = 0):
 # --- framing ----------------------------------------------------------------------------
 
 def send(fd: int, header: dict, blobs=()) -> None:
-    """Write one message (a JSON header and its blobs) to file descriptor ``fd``."""
+    """Write one message (a JSON header and its blobs) to file descriptor ``fd``; a message
+    larger than the reader accepts raises :class:`WireError` and nothing is written."""
     header = dict(header, blobs=len(blobs))
     pieces = [json.dumps(header).encode()] + list(blobs)
+    size = sum(8 + len(piece) for piece in pieces)
+    if size > MAX_MESSAGE_BYTES or len(blobs) > MAX_BLOBS:
+        raise WireError(f"a message of {size} bytes in {len(pieces)} pieces "
+                        f"(at most {MAX_MESSAGE_BYTES} bytes, {MAX_BLOBS + 1} pieces)")
     data = b"".join(struct.pack(">Q", len(piece)) + piece for piece in pieces)
     view = memoryview(data)
     while view:
@@ -119,10 +125,14 @@ def send(fd: int, header: dict, blobs=()) -> None:
 
 
 class Reader:
-    """Reads messages from a pipe, each read bounded by a deadline (``time.monotonic()``)."""
+    """Reads messages from a pipe, each read bounded by a deadline (``time.monotonic()``).
+
+    A message's pieces announce their sizes before their bytes; the reader refuses a
+    message the moment its announced sizes add up to more than ``MAX_MESSAGE_BYTES``, so
+    it never holds more than one message's worth of bytes (plus one read's slack)."""
 
     def __init__(self, fd: int):
-        self.fd, self.buffer = fd, bytearray()
+        self.fd, self.buffer, self.taken = fd, bytearray(), 0
 
     def _exactly(self, size: int, deadline: float | None) -> bytes:
         while len(self.buffer) < size:
@@ -139,17 +149,19 @@ class Reader:
 
     def _piece(self, deadline):
         (size,) = struct.unpack(">Q", self._exactly(8, deadline))
-        if size > MAX_PIECE_BYTES:
-            raise WireError(f"a message piece of {size} bytes (at most {MAX_PIECE_BYTES})")
+        self.taken += 8 + size
+        if self.taken > MAX_MESSAGE_BYTES:
+            raise WireError(f"a message of more than {MAX_MESSAGE_BYTES} bytes")
         return self._exactly(size, deadline)
 
     def receive(self, deadline: float | None = None) -> tuple[dict, list]:
         """Return ``(header, blobs)`` of the next message."""
+        self.taken = 0
         try:
             header = json.loads(self._piece(deadline))
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise WireError("a message header that is not JSON") from None
         count = header.get("blobs") if isinstance(header, dict) else None
-        if not isinstance(count, int) or not 0 <= count <= 64:
+        if not isinstance(count, int) or not 0 <= count <= MAX_BLOBS:
             raise WireError("a message header without a valid blob count")
         return header, [self._piece(deadline) for _ in range(count)]

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
 
 from course_utils.grading import wire
+from course_utils import time_limit
 from course_utils.grading.policy import NOT_CREDITED, THREADS
+from course_utils.time_limit import TimeLimitExceeded
 
 STUB_MESSAGE = "(the grader runs this check itself, outside the notebook)"
 
@@ -37,18 +38,6 @@ STUB_MESSAGE = "(the grader runs this check itself, outside the notebook)"
 def _other_python_threads() -> int:
     """Threads other than this one that run Python code (BLAS's own threads do not count)."""
     return len(sys._current_frames()) - 1
-
-
-class _OutOfTime(BaseException):
-    """Raised by the alarm in the student's code (a BaseException: `except Exception` misses it)."""
-
-
-def _on_alarm(signum, frame):
-    raise _OutOfTime()
-
-
-def _limit(seconds: float) -> None:
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.0))
 
 
 def _module_folders() -> dict[str, str]:
@@ -72,7 +61,7 @@ class _Audit:
 
     def __init__(self):
         self.folders = _module_folders()
-        self.own_files = {str(Path(__file__).resolve()), str(Path(wire.__file__).resolve())}
+        self.own_files = {str(Path(module.__file__).resolve()) for module in (sys.modules[__name__], wire, time_limit)}
         self.seen: set[str] = set()
 
     def _watched(self, filename: str) -> str | None:
@@ -131,7 +120,7 @@ def _one_line(error: BaseException) -> str:
         text = str(error)
     except BaseException:  # a student's exception whose __str__ fails
         text = "(no message)"
-    name = type(error).__name__ if not isinstance(error, _OutOfTime) else "time limit"
+    name = type(error).__name__ if not isinstance(error, TimeLimitExceeded) else "time limit"
     return f"{name}: {text}"[:300]
 
 
@@ -155,11 +144,8 @@ class Worker:
         error = None
         try:
             code = compile(_python_source(str(header["source"])), f"<cell {header.get('index')}>", "exec")
-            _limit(float(header["time_limit"]))
-            try:
+            with time_limit.time_limit(float(header["time_limit"])):
                 exec(code, self.namespace)
-            finally:
-                _limit(0)
         except BaseException as raised:  # the student's error, SystemExit and time limit included
             error = _one_line(raised)
         self.reply({"ev": "cell_done", "error": error})
@@ -182,17 +168,16 @@ class Worker:
         result = None
         threads_before = _other_python_threads()
         try:
-            _limit(float(header["time_limit"]))
-            threading.setprofile(self.audit.hook)   # threads the call starts are audited too
-            sys.setprofile(self.audit.hook)
-            try:
-                result = function(*args)
-            finally:
-                sys.setprofile(None)
-                threading.setprofile(None)
-                _limit(0)
+            with time_limit.time_limit(float(header["time_limit"])):
+                threading.setprofile(self.audit.hook)   # threads the call starts are audited too
+                sys.setprofile(self.audit.hook)
+                try:
+                    result = function(*args)
+                finally:
+                    sys.setprofile(None)
+                    threading.setprofile(None)
             outcome = {"ev": "result"}
-        except _OutOfTime:
+        except TimeLimitExceeded:
             pass
         except BaseException as raised:  # reported to the grader, which words the verdict
             outcome = {"ev": "raised", "type": type(raised).__name__[:80],
@@ -208,7 +193,10 @@ class Worker:
                 outcome["value"] = wire.encode(result, out_blobs)
             except wire.WireError as why:
                 outcome, out_blobs = {"ev": "unreadable", "why": str(why), "audit": outcome["audit"]}, []
-        self.reply(outcome, out_blobs)
+        try:
+            self.reply(outcome, out_blobs)
+        except wire.WireError as why:   # too large to send: nothing was written
+            self.reply({"ev": "unreadable", "why": str(why), "audit": outcome["audit"]})
 
     def serve(self):
         self.reply({"ev": "hello"})
@@ -226,7 +214,6 @@ def main() -> None:
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(quiet, fd)
-    signal.signal(signal.SIGALRM, _on_alarm)
     Worker(wire.Reader(protocol_in), protocol_out).serve()
 
 

@@ -3,19 +3,27 @@
 ``SUBMISSIONS`` maps a path (relative to the submissions folder) to its code cells (or to
 raw bytes for a file that is not a notebook). ``EXPECTED`` maps the same path to what its
 row must say: ``scores`` (exercise -> 1/0; any exercise not named must score 0), ``total``,
-words the status must contain, and words some exercise's feedback must contain.
+its ``status`` (exactly), and words some exercise's feedback must contain. (The limits on
+the sandbox as a whole are tested beside the corpus, with limits small enough to reach in
+a second: tests/test_grading.py.)
 
 The test fills in ``@OUT_DIR@`` (the folder of grades.csv), ``@SUBMISSIONS@``,
 ``@PACKAGE@`` (the course_utils folder), ``@PORT@`` (a listener on 127.0.0.1) and ``@MARK@``
 (a word to find leftover processes by).
 
 Bounded by design: if the sandbox were missing, no submission could harm the machine.
-Forks stop at 300 children that sleep 20 s; memory stops at 2 GB; spins stop after 40 s;
-output stops at 100 MB; files are written only inside the test's temporary folders,
-except one new, empty file in the package that the test removes and reports.
+Forks stop at 300 children that sleep 20 s; memory stops at 2 GB; spins and sleeps stop
+after 40 s; output stops at 100 MB; the
+grader is sent at most 512 MiB; files are written only inside the test's temporary
+folders, except one new file in the package that the test removes and reports.
 """
 
 from __future__ import annotations
+
+import importlib.util
+
+# The sandbox runs the grader's Python: SciPy is importable there exactly when it is here.
+SCIPY_CELL = "ok" if importlib.util.find_spec("scipy") else "ran with 1 cell error(s)"
 
 HONEST = {
     "my_conv": """\
@@ -97,7 +105,6 @@ SUBMISSIONS = {
 import course_utils.checks as c
 from course_utils.checks import CheckResult
 passed = lambda *a, **k: CheckResult("x", True, "Passed", 1, 1)
-c.check_all = lambda namespace: [CheckResult(label, True, "Passed", 1, 1) for label in c.EXERCISES]
 for name in dir(c):
     if name.startswith("check_"):
         setattr(c, name, passed)
@@ -201,6 +208,8 @@ table = {case.args[0].tobytes() + case.args[1].tobytes(): checks._conv_single(*c
 def my_strided_conv(x, h, s):
     return table[x.tobytes() + h.tobytes()]"""],
     # Write the grades, another submission, the course package; keep a correct answer.
+    # (Each write changes its file: the test's digest of honest.ipynb and its listing of
+    # the output folder and the package would show it.)
     "writes_files.ipynb": [SETUP, """\
 import os
 results = {}
@@ -208,7 +217,7 @@ for path in ["@OUT_DIR@/grades.csv", "@OUT_DIR@/planted.txt", "@SUBMISSIONS@/hon
              "@PACKAGE@/_planted_by_corpus.py"]:
     try:
         with open(path, "a") as file:
-            file.write("")
+            file.write("\\n# written by writes_files.ipynb\\n")
         results[path] = "written"
     except OSError as error:
         results[path] = type(error).__name__
@@ -227,10 +236,12 @@ if "def my_param_count" in stolen:
 else:
     def my_param_count(H, K, M):
         return -1"""],
-    # A child that detaches itself and would rewrite the results after grading.
+    # A child that detaches itself and tries, every 0.5 s for 300 s (longer than the whole
+    # grading), to write beside the results.
     "detached_child.ipynb": [SETUP, """\
 import subprocess, sys
-later = "import time; time.sleep(30); open('@OUT_DIR@/late.txt', 'w').write('@MARK@')"
+later = ("import time\\nfor _ in range(600):\\n    try:\\n        open('@OUT_DIR@/late.txt', 'w').write('@MARK@')\\n"
+         "    except OSError:\\n        pass\\n    time.sleep(0.5)")
 subprocess.Popen([sys.executable, "-c", later, "@MARK@"], start_new_session=True,
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)""",
         OUTPUT_SIZE],
@@ -302,6 +313,51 @@ except OSError:
 if connected:
     def my_output_size(W, H, s=1, P=0):
         return (W + 2 * P - H) // s + 1"""],
+    # Writes to /dev and more than the small /dev/shm; score only if either worked.
+    "fills_dev.ipynb": [SETUP, """\
+import os
+wrote = []
+for path in ["/dev/planted", "/dev/shm/big"]:
+    try:
+        with open(path, "wb") as file:
+            for _ in range(64):
+                file.write(b"x" * 2**20)
+        wrote.append(path)
+    except OSError:
+        pass""", """\
+if wrote:
+    def my_output_size(W, H, s=1, P=0):
+        return (W + 2 * P - H) // s + 1"""],
+    # Hold a grading slot: cells that ignore the interruption cost a restart each (40 s at
+    # most each); the submission's whole budget (--submission-timeout) stops it.
+    "holds_the_slot.ipynb": [SETUP, *["""\
+import time
+start = time.time()
+while time.time() - start < 40:
+    try:
+        time.sleep(40)
+    except BaseException:
+        pass"""] * 6, OUTPUT_SIZE],
+    # Flood the grader: write, straight to the protocol's pipe, a message that announces
+    # 8 arrays of 64 MiB (the grader buffered up to 64 of them); at most 512 MiB written.
+    "floods_the_grader.ipynb": [SETUP, """\
+import fcntl, json, os, stat, struct
+
+def my_output_size(W, H, s=1, P=0):
+    for fd in range(3, 32):
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY:
+                continue
+        except OSError:
+            continue
+        header = json.dumps({"ev": "result", "value": {"a": 0}, "audit": [], "blobs": 8}).encode()
+        os.write(fd, struct.pack(">Q", len(header)) + header)
+        chunk = bytes(2**20)
+        for _ in range(8):
+            os.write(fd, struct.pack(">Q", 64 * 2**20))
+            for _ in range(64):
+                os.write(fd, chunk)
+    return (W + 2 * P - H) // s + 1"""],
     # Answers that are not plain data.
     "unreadable_answers.ipynb": [SETUP, """\
 def my_max_pool(z, size, stride=None):
@@ -332,9 +388,10 @@ EXPECTED = {
                                     "ex-col2im": "no function named my_input_gradient"}),
     "monkeypatched_checker.ipynb": dict(scores={}, total=0, status="ok",
                                         feedback={"ex-output-size": "expected 26, got 0"}),
-    "forged_marker.ipynb": dict(scores={}, total=0, status="cell 2 skipped (sent the grader a malformed message", feedback={"ex-output-size": "expected 26, got 0"}),
+    "forged_marker.ipynb": dict(scores={}, total=0, status="ok; cell 2 skipped (sent the grader a malformed message)",
+                          feedback={"ex-output-size": "expected 26, got 0"}),
     "malformed_marker.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
-    "copied_reference.ipynb": dict(scores={}, total=0, status="", feedback={  # a cell error if SciPy is absent
+    "copied_reference.ipynb": dict(scores={}, total=0, status=SCIPY_CELL, feedback={
         "ex-max-pool": "course_utils.ops.max_pool2d", "ex-avg-pool": "course_utils.ops.avg_pool2d",
         "ex-conv-single": "scipy.signal.correlate2d", "ex-conv-multi": "course_utils.ops.conv2d",
         "ex-output-size": "__import__", "ex-conv-stride": "course_utils.ops.conv2d"}),
@@ -353,18 +410,23 @@ EXPECTED = {
     "memory_hog.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ran with 1 cell error(s)",
                              log="MemoryError", feedback={"ex-param-count": "MemoryError"}),
     "cpu_spin.ipynb": dict(scores={"ex-output-size": 1, "ex-receptive-field": 1}, total=2,
-                           status="cell 2 skipped (did not finish within", feedback={"ex-conv-single": "no answer within"}),
-    "exits.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="cell 3 skipped (ended the kernel",
+                           status="ok; cell 2 skipped (did not finish within 5 s)", feedback={"ex-conv-single": "no answer within"}),
+    "exits.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ran with 1 cell error(s); cell 3 skipped (ended the kernel)",
                         log="SystemExit", feedback={"ex-param-count": "kernel ended during the call",
                                                     "ex-receptive-field": "raised SystemExit"}),
     "big_output.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
     "network.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-output-size": "no function named"}),
+    "fills_dev.ipynb": dict(scores={}, total=0, status="ok", feedback={"ex-output-size": "no function named"}),
+    "holds_the_slot.ipynb": dict(scores={}, total=0, status="not graded: the submission used its 30 s in all",
+                                 feedback={"ex-output-size": "Not graded"}),
+    "floods_the_grader.ipynb": dict(scores={}, total=0, status="ok",
+                                    feedback={"ex-output-size": "a message of more than 67108864 bytes"}),
     "unreadable_answers.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok", feedback={
         "ex-max-pool": "cannot read back", "ex-avg-pool": "cannot read back",
         "ex-param-count": "type int, not a function"}),
     "group1/homework.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ok"),
     "group2/homework.ipynb": dict(scores={}, total=0, status="ok"),
-    "invalid_json.ipynb": dict(scores={}, total=0, status="unreadable"),
-    "not_utf8.ipynb": dict(scores={}, total=0, status="unreadable"),
-    "not_a_notebook.ipynb": dict(scores={}, total=0, status="unreadable"),
+    "invalid_json.ipynb": dict(scores={}, total=0, status="unreadable (ValueError)"),
+    "not_utf8.ipynb": dict(scores={}, total=0, status="unreadable (ValueError)"),
+    "not_a_notebook.ipynb": dict(scores={}, total=0, status="unreadable (ValueError)"),
 }
