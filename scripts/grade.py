@@ -49,6 +49,7 @@ from course_utils.grading import sandbox  # noqa: E402
 from course_utils.checks import EXERCISES  # noqa: E402
 from course_utils.files import write_atomic  # noqa: E402
 from course_utils.grading.store import GradeStore  # noqa: E402
+from course_utils.grading import handback  # noqa: E402
 
 
 def submissions_in(folder: Path) -> list[Path]:
@@ -137,6 +138,7 @@ def parse_args(argv):
                         help="grade every submission again, discarding the grades kept from an earlier run")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run notebooks without the sandbox: ONLY for notebooks you trust")
+    handback.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -151,6 +153,8 @@ def main(argv=None) -> int:
         problems.append(f"--exercises: unknown {', '.join(unknown)}; expected some of {', '.join(EXERCISES)}")
     problems += cluster.option_problems(args.scheduler, args.jobs, "--jobs")
     problems.append(check_output_folder(args.out))
+    handback_settings, handback_problems = handback.settings_from(args)
+    problems += handback_problems
     if not args.no_sandbox:
         problems.append(sandbox.sandbox_available())
     problems = [p for p in problems if p]
@@ -184,10 +188,16 @@ def main(argv=None) -> int:
                   "run the same command again to grade the rest.", file=sys.stderr)
             return 130
     summary, feedback = rows_of(grades)
-    write_csv_atomically(args.out, ["student", "status", *EXERCISES, "total", "out_of"], summary)
+    late = handback.late_columns(summary, grades, args.submissions, handback_settings)
+    write_csv_atomically(args.out, ["student", "status", *EXERCISES, "total", "out_of", *late], summary)
     write_csv_atomically(feedback_path(args.out), ["student", "exercise", "passed", "message"], feedback)
+    written, warnings = handback.write_handback(args.out, grades, args.submissions, write_csv_atomically,
+                                                handback_settings, book=ROOT / "book")
     print(f"graded {len(paths)} notebook(s) in {time.monotonic() - began:.1f} s; "
           f"wrote {args.out} and {feedback_path(args.out)}")
+    print(handback.where_written(written))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
