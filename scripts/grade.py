@@ -21,6 +21,10 @@ Writes OUT (one row per student: status, 1/0 per exercise, blank for an exercise
 scored, total, out_of) and OUT with "-feedback" added (one row per student and exercise
 with the verdict; the row "(notebook)" lists cells that failed, hung or were skipped).
 Both are written only when every submission has its row, each to a temporary file first.
+Beside them, what to hand back (course_utils.grading.handback): OUT-feedback/ (one HTML page
+per student), OUT-report.html (class report), OUT-canvas.csv (Canvas gradebook import) and
+OUT-similar.csv (students with the same function); --due with a late policy adds the
+columns submitted_at, late, deduction and score to OUT.
 
 Resumable: each grade is also kept, the moment it is known, in the folder OUT with
 "-progress" added (course_utils.grading.store). After an interruption (Ctrl-C, a closed
