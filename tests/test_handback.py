@@ -12,7 +12,6 @@ import base64
 import csv
 import datetime
 import html
-import json
 import os
 import re
 import subprocess
@@ -311,7 +310,8 @@ def class_of_three():
     return [SubmissionGrade("ada.ipynb", "ok", {"ex-conv-single": right}, []),
             SubmissionGrade("bob.ipynb", "ok", {"ex-conv-single": verdict_of("ex-conv-single", flipped, "en")}, []),
             SubmissionGrade("cy.ipynb", "ran with 1 cell error(s)",
-                            {"ex-conv-single": verdict_of("ex-conv-single", flipped, "ja")}, ["code cell 1: NameError"]),
+                            {"ex-conv-single": verdict_of("ex-conv-single", flipped, "ja")},
+                            ["code cell 1: NameError"]),
             SubmissionGrade("dee.ipynb", "unreadable (ValueError)",
                             {"ex-conv-single": Verdict("ex-conv-single", False,
                                                        "Not graded: the notebook could not be read")}, [])]
@@ -339,7 +339,8 @@ def test_write_handback_writes_every_file_in_each_language(tmp_path):
     write_notebook(root / "ada.ipynb", ["x = 1"], "en")
     write_notebook(root / "sec" / "cy.ipynb", ["x = 1"], "ja")
     grades = [SubmissionGrade("ada.ipynb", "ok", {"ex-conv-single": verdict_of("ex-conv-single", flipped, "en")}, []),
-              SubmissionGrade("sec/cy.ipynb", "ok", {"ex-conv-single": verdict_of("ex-conv-single", flipped, "ja")}, [])]
+              SubmissionGrade("sec/cy.ipynb", "ok", {"ex-conv-single": verdict_of("ex-conv-single", flipped, "ja")},
+                              [])]
     (tmp_path / "grades-feedback").mkdir()
     (tmp_path / "grades-feedback" / "gone.html").write_text("a page of an earlier run")
     paths, warnings = write_handback(tmp_path / "grades.csv", grades, root, write_csv, Settings())
@@ -374,7 +375,7 @@ def test_grade_command_writes_the_handback_with_a_deadline(tmp_path):
     assert [(r["Student"], r["ID"], r["HW 1"]) for r in canvas] == [("Ada", "7", "100.00"), ("bob.ipynb", "", "80.00")]
     assert "1 row(s) of grades-canvas.csv carry no Canvas or SIS id" in run.stderr
     bob = page_text((out.parent / "grades-feedback" / "bob.html").read_text(encoding="utf-8"))
-    assert "締め切りの 1 d 1 h 後に提出された: 20 ポイント減点、得点は 80%。" in bob
+    assert "締め切りの 1 日 1 時間 後に提出された: 20 ポイント減点、得点は 80%。" in bob
     assert "合格" in bob and '<html lang="ja">' in (out.parent / "grades-feedback" / "bob.html").read_text()
     for name in ("grades-report.html", "grades-similar.csv", "grades-canvas.csv", "grades-feedback"):
         assert str(out.with_name(name)) in run.stdout

@@ -29,7 +29,8 @@ from pathlib import Path, PurePosixPath
 from course_utils.checks import EXERCISES
 from course_utils.files import write_atomic
 from course_utils.grading.class_report import class_report_html
-from course_utils.grading.late_policy import LatePolicy, Lateness, describe_delay, parse_time, read_manifest, submission_time
+from course_utils.grading.late_policy import (LatePolicy, Lateness, describe_delay, parse_time, read_manifest,
+                                             submission_time)
 from course_utils.grading.lms_export import canvas_rows, unmatched
 from course_utils.grading.similarity import pairs, reference_digests, similar_functions
 from course_utils.grading.student_feedback import feedback_html

@@ -25,6 +25,8 @@ import math
 import re
 from pathlib import Path
 
+from course_utils.i18n import N_
+
 INTERVALS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 PENALTY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*/\s*(\d+(?:\.\d+)?)?\s*(minute|hour|day|week)s?\s*$")
 PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
@@ -82,15 +84,18 @@ class LatePolicy:
         return Lateness(late, intervals, round(score - final, 6), final)
 
 
-def describe_delay(seconds: float) -> str:
-    """A delay in the largest whole units: ``2 d 3 h``, ``5 h 10 min``, ``40 s``."""
-    seconds = int(math.ceil(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min")] if seconds >= 60 else [(secs, "s")]
-    shown = [f"{value} {unit}" for value, unit in parts if value][:2]
-    return " ".join(shown) or "0 s"
+UNITS = ((86400, N_("{n} d")), (3600, N_("{n} h")), (60, N_("{n} min")), (1, N_("{n} s")))
+
+
+def describe_delay(seconds: float, translate=lambda text: text) -> str:
+    """A delay in its two largest non-zero units: ``2 d 3 h``, ``1 d 5 s``, ``40 s``
+    (``translate``: the unit words in another language, such as :func:`course_utils.i18n._`)."""
+    rest, shown = int(math.ceil(seconds)), []
+    for size, unit in UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            shown.append(translate(unit).format(n=count))
+    return " ".join(shown[:2]) or translate(N_("{n} s")).format(n=0)
 
 
 MANIFEST_COLUMNS = ("file", "submitted_at", "name", "id", "sis_user_id", "sis_login_id", "section")

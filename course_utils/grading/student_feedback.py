@@ -66,7 +66,7 @@ def _late_line(lateness: Lateness | None) -> str:
     if lateness is None or lateness.late_seconds <= 0:
         return ""
     text = _("Handed in {delay} after the deadline: {deduction:g} percentage points deducted; "
-             "score {score:g}%.").format(delay=describe_delay(lateness.late_seconds),
+             "score {score:g}%.").format(delay=describe_delay(lateness.late_seconds, _),
                                          deduction=lateness.deduction, score=round(lateness.score, 2))
     return f"<p class=\"late\">{_e(text)}</p>"
 
