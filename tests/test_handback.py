@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -389,8 +390,22 @@ def test_grade_command_writes_the_handback_with_a_deadline(tmp_path):
 @pytest.mark.parametrize("options, words", [(["--late-penalty", "10%/day"], "need --due"),
                                             (["--due", "2026-12-01", "--late-floor", "half"], "--late-floor"),
                                             (["--manifest", "/nonexistent/manifest.csv"], "cannot read")])
-def test_bad_handback_options_are_named(options, words):
+def test_bad_handback_options_are_named(options, words, tmp_path):
     parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=tmp_path / "grades.csv")
     add_arguments(parser)
     settings, problems = settings_from(parser.parse_args(options))
     assert len(problems) == 1 and words in problems[0], problems
+
+
+def test_a_feedback_folder_of_someone_else_is_not_replaced(tmp_path):
+    """The grader replaces its own feedback folder whole; one it did not write is refused before grading."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path)
+    add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "grades.csv")])
+    (tmp_path / "grades-feedback").mkdir()
+    (tmp_path / "grades-feedback" / "my-notes.txt").write_text("the instructor's own")
+    assert "was not written by the grader" in settings_from(args)[1][0]
+    paths, _warnings = write_handback(tmp_path / "other.csv", [], tmp_path, write_csv, Settings())
+    assert settings_from(parser.parse_args(["--out", str(tmp_path / "other.csv")]))[1] == []   # its own: fine

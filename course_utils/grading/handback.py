@@ -37,6 +37,7 @@ from course_utils.grading.student_feedback import feedback_html
 from course_utils.grading.submission import notebook_language, read_submission_bytes
 
 LATE_COLUMNS = ["submitted_at", "late", "deduction", "score"]
+MARK = ".written-by-grade-py"   # in the feedback folder: it is the grader's to replace
 
 
 @dataclasses.dataclass
@@ -58,12 +59,12 @@ def add_arguments(parser) -> None:
     """The options of the hand-back, for ``scripts/grade.py``."""
     group = parser.add_argument_group("what is handed back (beside OUT: feedback pages, class report, Canvas "
                                       "CSV, similarity CSV)")
-    group.add_argument("--due", metavar="TIME", help="deadline, ISO 8601 (2026-12-01T23:59, +09:00 or Z for "
-                       "a zone; none: this machine's): later notebooks get the columns late, deduction, score")
-    group.add_argument("--late-penalty", default="0%/day", metavar="P%%/INTERVAL",
+    group.add_argument("--due", metavar="TIME", help="deadline, ISO 8601 (2026-12-01T23:59; +09:00 or Z for "
+                       "a zone, else this machine's): OUT gains the columns submitted_at, late, deduction, score")
+    group.add_argument("--late-penalty", default="0%/day", metavar="P%/INTERVAL",
                        help="percentage points off for each interval begun after --due: 10%%/day, 5%%/hour, "
                             "2%%/6hours (default 0%%/day: late notebooks are marked, not penalised)")
-    group.add_argument("--late-floor", default="0%", metavar="P%%",
+    group.add_argument("--late-floor", default="0%", metavar="P%",
                        help="the lowest score a late deduction can leave (default 0%%); a lower score stays")
     group.add_argument("--manifest", type=Path, metavar="CSV",
                        help="CSV with a column 'file' (the notebook's path in SUBMISSIONS) and any of "
@@ -81,6 +82,10 @@ def settings_from(args) -> tuple[Settings, list[str]]:
             settings.manifest = read_manifest(args.manifest)
         except ValueError as error:
             problems.append(str(error))
+    feedback = paths_for(args.out)["feedback"]
+    if feedback.exists() and not (feedback / MARK).is_file():
+        problems.append(f"{feedback} exists and was not written by the grader, which replaces that folder: "
+                        "move it away or choose another --out")
     penalised = args.late_penalty != "0%/day" or args.late_floor != "0%"
     if args.due is None:
         if penalised:
@@ -165,6 +170,8 @@ def _swap_in(folder: Path, pages: dict[str, str]) -> None:
     """Write ``pages`` (relative path -> HTML) into a new folder, then put it in ``folder``'s place."""
     building = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}")
     try:
+        building.mkdir()
+        (building / MARK).write_text("scripts/grade.py replaces this folder on each run\n")
         for relative, page in pages.items():
             target = building / relative
             target.parent.mkdir(parents=True, exist_ok=True)

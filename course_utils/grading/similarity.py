@@ -22,6 +22,7 @@ False
 from __future__ import annotations
 
 import ast
+import copy as copy_module
 import dataclasses
 import hashlib
 import re
@@ -39,15 +40,21 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def find_function(cells: list[str], name: str) -> ast.FunctionDef | None:
-    """The last top-level definition of ``name`` in ``cells`` (the one a run of the notebook keeps)."""
-    found = None
+def definitions(cells: list[str]) -> dict[str, ast.FunctionDef]:
+    """Every top-level function of ``cells`` by name: the last definition, the one a run of
+    the notebook keeps. Each cell is parsed once; a cell that is not Python is skipped."""
+    found = {}
     for source in cells:
         tree = _parse(source)
         for node in tree.body if tree else ():
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-                found = node
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[node.name] = node
     return found
+
+
+def find_function(cells: list[str], name: str) -> ast.FunctionDef | None:
+    """The last top-level definition of ``name`` in ``cells``."""
+    return definitions(cells).get(name)
 
 
 class _Normaliser(ast.NodeTransformer):
@@ -119,7 +126,7 @@ def _local_names(function: ast.FunctionDef) -> set[str]:
 
 def normalised(function: ast.FunctionDef) -> tuple[str, int]:
     """(the normalised tree as text, its number of nodes)."""
-    copy = ast.parse(ast.unparse(function)).body[0]    # never change the caller's tree
+    copy = copy_module.deepcopy(function)    # never change the caller's tree
     tree = _Normaliser(_local_names(copy)).visit(copy)
     return ast.dump(tree, annotate_fields=False, include_attributes=False), sum(1 for _ in ast.walk(tree))
 
@@ -128,22 +135,24 @@ def function_digest(source: str | list[str], name: str) -> str | None:
     """The digest of ``name`` as defined in ``source`` (a cell or a list of cells), or None
     when it is not defined there."""
     function = find_function([source] if isinstance(source, str) else source, name)
-    if function is None:
-        return None
+    return None if function is None else _digest(function)
+
+
+def _digest(function: ast.FunctionDef) -> str:
     return hashlib.sha256(normalised(function)[0].encode()).hexdigest()
 
 
 def reference_digests(book: Path, names: dict[str, str]) -> dict[str, set[str]]:
-    """Exercise label -> digests of its function as the chapters' solution cells define it
-    (``names``: label -> function name)."""
-    cells = [match.group("body") for md in sorted(Path(book).glob("*.md"))
-             for match in CODE_CELL.finditer(md.read_text(encoding="utf-8"))]
+    """Exercise label -> digests of its function as the chapters' code cells define it
+    (``names``: label -> function name), each cell read on its own."""
     found = {}
-    for label, name in names.items():
-        for source in cells:
-            digest = function_digest(source, name)
-            if digest:
-                found.setdefault(label, set()).add(digest)
+    for md in sorted(Path(book).glob("*.md")):
+        for match in CODE_CELL.finditer(md.read_text(encoding="utf-8")):
+            defined = definitions([match.group("body")])
+            for label, name in names.items():
+                text, nodes = normalised(defined[name]) if name in defined else ("", 0)
+                if nodes >= MIN_NODES:    # a placeholder (def ...: ...) is too short to count
+                    found.setdefault(label, set()).add(hashlib.sha256(text.encode()).hexdigest())
     return found
 
 
@@ -168,8 +177,9 @@ def similar_functions(notebooks: dict[str, list[str]], names: dict[str, str],
     references = references or {}
     groups, short = {}, 0
     for student, cells in sorted(notebooks.items()):
+        defined = definitions(cells)
         for label, name in names.items():
-            function = find_function(cells, name)
+            function = defined.get(name)
             if function is None:
                 continue
             text, nodes = normalised(function)
