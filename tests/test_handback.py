@@ -344,11 +344,14 @@ def test_write_handback_writes_every_file_in_each_language(tmp_path):
                               [])]
     (tmp_path / "grades-feedback").mkdir()
     (tmp_path / "grades-feedback" / "gone.html").write_text("a page of an earlier run")
-    paths, warnings = write_handback(tmp_path / "grades.csv", grades, root, write_csv, Settings())
+    manifest = {"ada.ipynb": {"id": "1"}, "sec/dee.ipynb": {"id": "2"}}    # dee handed in nothing
+    paths, warnings = write_handback(tmp_path / "grades.csv", grades, root, write_csv, Settings(manifest=manifest))
     pages = sorted(p.relative_to(paths["feedback"]).as_posix() for p in paths["feedback"].rglob("*.html"))
     assert pages == ["ada.html", "sec/cy.html"] == sorted(feedback_name(g.student) for g in grades)
     assert '<html lang="ja">' in (paths["feedback"] / "sec" / "cy.html").read_text(encoding="utf-8")
-    assert "Canvas cannot match" in warnings[0]
+    assert warnings == ["1 notebook(s) of the manifest were not handed in (no row for them): sec/dee.ipynb",
+                        "1 row(s) of grades-canvas.csv carry no Canvas or SIS id, so Canvas cannot match them to a "
+                        "student: give a --manifest with the columns id, sis_user_id or sis_login_id"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -207,6 +207,10 @@ def write_handback(out: Path, grades, root: Path, write_csv, settings: Settings 
     header, rows = canvas_rows([grade.student for grade in grades], scores, settings.manifest,
                                settings.assignment)
     write_csv(paths["canvas"], header, rows)
+    absent = sorted(set(settings.manifest) - set(notebooks))
+    if absent:
+        warnings.append(f"{len(absent)} notebook(s) of the manifest were not handed in (no row for them): "
+                        + ", ".join(absent[:10]) + (" ..." if len(absent) > 10 else ""))
     missing = unmatched(rows)
     if missing:
         warnings.append(f"{len(missing)} row(s) of {paths['canvas'].name} carry no Canvas or SIS id, so Canvas "
