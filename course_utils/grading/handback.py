@@ -128,15 +128,18 @@ def feedback_name(student: str) -> str:
     return PurePosixPath(student).with_suffix(".html").as_posix()
 
 
+def _percent(grade) -> float:
+    """The share of the scored exercises passed, in percent (0 when none was scored)."""
+    return 100.0 * grade.total / len(grade.verdicts) if grade.verdicts else 0.0
+
+
 def lateness_of(grades, root: Path, settings: Settings) -> dict[str, tuple]:
-    """Student -> (when handed in, how late): (None, None) without a deadline, (None, None)
-    too when no time is known."""
-    result = {}
+    """Student -> (when handed in, its Lateness): both None without a deadline; the
+    Lateness None when the time is unknown."""
+    deadline, result = settings.deadline, {}
     for grade in grades:
-        percent = 100.0 * grade.total / len(grade.verdicts) if grade.verdicts else 0.0
-        deadline = settings.deadline
         when = submission_time(root / grade.student, grade.student, settings.manifest) if deadline else None
-        result[grade.student] = (when, deadline.policy.apply(percent, deadline.due, when) if when else None)
+        result[grade.student] = (when, deadline.policy.apply(_percent(grade), deadline.due, when) if when else None)
     return result
 
 
@@ -158,12 +161,8 @@ def late_columns(summary: list[dict], grades, root: Path, settings: Settings) ->
 
 def scores_of(grades, lateness: dict[str, Lateness | None]) -> dict[str, float]:
     """Student -> percent of the exercises scored, after any late deduction."""
-    scores = {}
-    for grade in grades:
-        late = lateness.get(grade.student)
-        scores[grade.student] = late.score if late else (100.0 * grade.total / len(grade.verdicts)
-                                                         if grade.verdicts else 0.0)
-    return scores
+    return {grade.student: lateness[grade.student].score if lateness.get(grade.student) else _percent(grade)
+            for grade in grades}
 
 
 def _swap_in(folder: Path, pages: dict[str, str]) -> None:
@@ -185,44 +184,58 @@ def _swap_in(folder: Path, pages: dict[str, str]) -> None:
         shutil.rmtree(building, ignore_errors=True)
 
 
+def _write_similar(path: Path, notebooks: dict, write_csv, book: Path | None) -> tuple[list, int]:
+    """The same-function groups of the class (and how many functions were too short), their pairs written."""
+    names = {label: name for label, (name, _checker) in EXERCISES.items()}
+    references = reference_digests(book, names) if book else {}
+    groups, short = similar_functions({s: code_cells(n) for s, n in notebooks.items()}, names, references)
+    columns = ["exercise", "student", "other_student"]
+    write_csv(path, columns, [dict(zip(columns, pair)) for pair in pairs(groups)])
+    return groups, short
+
+
+def _write_canvas(path: Path, grades, scores: dict, settings: Settings, write_csv) -> list[str]:
+    """Write the Canvas gradebook; returns warnings about students it cannot match."""
+    header, rows = canvas_rows([grade.student for grade in grades], scores, settings.manifest, settings.assignment)
+    write_csv(path, header, rows)
+    warnings = []
+    absent = sorted(set(settings.manifest) - {grade.student for grade in grades})
+    if absent:
+        warnings.append(f"{len(absent)} notebook(s) of the manifest were not handed in (no row for them): "
+                        + ", ".join(absent[:10]) + (" ..." if len(absent) > 10 else ""))
+    missing = unmatched(rows)
+    if missing:
+        warnings.append(f"{len(missing)} row(s) of {path.name} carry no Canvas or SIS id, so Canvas cannot match "
+                        "them to a student: give a --manifest with the columns id, sis_user_id or sis_login_id")
+    return warnings
+
+
+def _heading(deadline: Deadline | None) -> str:
+    if deadline is None:
+        return ""
+    policy = deadline.policy
+    return (f"Due {deadline.due.isoformat(timespec='minutes')}; late policy: {policy.per_interval:g} points per "
+            f"{policy.interval_s / 3600:g} h begun, lowest score {policy.floor:g}%.")
+
+
 def write_handback(out: Path, grades, root: Path, write_csv, settings: Settings | None = None,
                    book: Path | None = None) -> tuple[dict[str, Path], list[str]]:
     """Write the feedback pages, the class report, the Canvas CSV and the similarity CSV
     beside ``out``; ``write_csv(path, header, rows)`` writes a CSV atomically; ``book``: the
     chapters, whose solutions a function is compared with. Returns the paths written and
     warnings for the instructor."""
-    settings, paths, warnings = settings or Settings(), paths_for(out), []
+    settings, paths = settings or Settings(), paths_for(out)
     notebooks = {grade.student: read_notebook(root / grade.student, root) for grade in grades}
     languages = {student: notebook_language(notebook) if notebook else "en" for student, notebook in notebooks.items()}
     lateness = {student: late for student, (_when, late) in lateness_of(grades, root, settings).items()}
     scores = scores_of(grades, lateness)
-    pages = {feedback_name(grade.student): feedback_html(grade, languages[grade.student], lateness[grade.student])
-             for grade in grades}
-    _swap_in(paths["feedback"], pages)
-    names = {label: name for label, (name, _checker) in EXERCISES.items()}
-    references = reference_digests(book, names) if book else {}
-    groups, short = similar_functions({s: code_cells(n) for s, n in notebooks.items()}, names, references)
-    write_csv(paths["similar"], ["exercise", "student", "other_student"],
-              [dict(zip(["exercise", "student", "other_student"], pair)) for pair in pairs(groups)])
-    header, rows = canvas_rows([grade.student for grade in grades], scores, settings.manifest,
-                               settings.assignment)
-    write_csv(paths["canvas"], header, rows)
-    absent = sorted(set(settings.manifest) - set(notebooks))
-    if absent:
-        warnings.append(f"{len(absent)} notebook(s) of the manifest were not handed in (no row for them): "
-                        + ", ".join(absent[:10]) + (" ..." if len(absent) > 10 else ""))
-    missing = unmatched(rows)
-    if missing:
-        warnings.append(f"{len(missing)} row(s) of {paths['canvas'].name} carry no Canvas or SIS id, so Canvas "
-                        "cannot match them to a student: give a --manifest with the columns id, sis_user_id or "
-                        "sis_login_id")
-    deadline = settings.deadline
-    heading = (f"Due {deadline.due.isoformat(timespec='minutes')}; late policy: "
-               f"{deadline.policy.per_interval:g} points per {deadline.policy.interval_s / 3600:g} h begun, "
-               f"lowest score {deadline.policy.floor:g}%." if deadline else "")
+    _swap_in(paths["feedback"], {feedback_name(grade.student): feedback_html(
+        grade, languages[grade.student], lateness[grade.student]) for grade in grades})
+    groups, short = _write_similar(paths["similar"], notebooks, write_csv, book)
+    warnings = _write_canvas(paths["canvas"], grades, scores, settings, write_csv)
     links = {student: f"{paths['feedback'].name}/{feedback_name(student)}" for student in notebooks}
     write_atomic(paths["report"], class_report_html(grades, languages, scores, lateness, groups, short, links,
-                                                    heading))
+                                                    _heading(settings.deadline)))
     return paths, warnings
 
 
