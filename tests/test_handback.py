@@ -269,6 +269,15 @@ def my_conv(x, h):
 '''
 
 
+CONV_CASE = (np.arange(25.0).reshape(5, 5) % 7, np.array([[1.0, -1.0, 0.5], [0.0, 2.0, 1.0], [1.0, 0.0, -2.0]]))
+
+
+def run_my_conv(source):
+    namespace = {}
+    exec(compile(source, "<solution>", "exec"), namespace)   # the test's own sources, not a student's
+    return namespace["my_conv"](*CONV_CASE)
+
+
 def test_renamed_and_reformatted_copies_are_flagged_an_honest_solution_not():
     for source in (LOOPS, RENAMED, HONEST):
         assert np.allclose(run_my_conv(source), correlate_valid(*CONV_CASE))   # all three are right
@@ -279,15 +288,6 @@ def test_renamed_and_reformatted_copies_are_flagged_an_honest_solution_not():
     assert pairs(groups) == [("ex-conv-single", "ada.ipynb", "bob.ipynb")]
     assert short == 1         # the placeholder is too short to compare
     assert function_digest(LOOPS, "my_conv") != function_digest(LOOPS.replace("x[i:i + H", "x[i:i + H - 0"), "my_conv")
-
-
-CONV_CASE = (np.arange(25.0).reshape(5, 5) % 7, np.array([[1.0, -1.0, 0.5], [0.0, 2.0, 1.0], [1.0, 0.0, -2.0]]))
-
-
-def run_my_conv(source):
-    namespace = {}
-    exec(compile(source, "<solution>", "exec"), namespace)   # the test's own sources, not a student's
-    return namespace["my_conv"](*CONV_CASE)
 
 
 def test_a_copy_of_the_instructor_solution_is_flagged_alone():
