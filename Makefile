@@ -48,7 +48,8 @@ help:
 	@echo "make reproduce  retrain the reference runs (about 20 min on 2 CPU cores)"
 	@echo "make experiments  run the architecture sweep of chapter 10 into experiments/sweep (resumable; hours on 2 cores)"
 	@echo "make student    write the student edition (notebooks and HTML) into student/"
-	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks, each in a sandbox, into grades.csv"
+	@echo "make grade SUBMISSIONS=dir   grade submitted notebooks, each in a sandbox, into grades.csv,"
+	@echo "                             with feedback pages, class report and Canvas CSV beside it"
 	@echo "make clean      remove _build and student/ (keeps .venv)"
 
 venv: $(STAMP)

@@ -22,6 +22,10 @@ Writes OUT (one row per student: status, 1/0 per exercise, blank for an exercise
 scored, total, out_of) and OUT with "-feedback" added (one row per student and exercise
 with the verdict; the row "(notebook)" lists cells that failed, hung or were skipped).
 Both are written only when every submission has its row, each to a temporary file first.
+Beside them, what to hand back (course_utils.grading.handback): OUT-feedback/ (one HTML page
+per student), OUT-report.html (class report), OUT-canvas.csv (Canvas gradebook import) and
+OUT-similar.csv (students with the same function); --due with a late policy adds the
+columns submitted_at, late, deduction and score to OUT.
 
 Resumable: each grade is also kept, the moment it is known, in the folder OUT with
 "-progress" added (course_utils.grading.store). After an interruption (Ctrl-C, a closed
@@ -50,6 +54,7 @@ from course_utils.grading import cluster_tasks, sandbox  # noqa: E402
 from course_utils.checks import EXERCISES  # noqa: E402
 from course_utils.atomic_files import write_atomic  # noqa: E402
 from course_utils.grading.store import GradeStore  # noqa: E402
+from course_utils.grading import handback  # noqa: E402
 
 
 def submissions_in(folder: Path) -> list[Path]:
@@ -140,6 +145,7 @@ def parse_args(argv):
                         help="grade every submission again, discarding the grades kept from an earlier run")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run notebooks without the sandbox: ONLY for notebooks you trust")
+    handback.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -154,6 +160,8 @@ def main(argv=None) -> int:
         problems.append(f"--exercises: unknown {', '.join(unknown)}; expected some of {', '.join(EXERCISES)}")
     problems += cluster.option_problems(args.scheduler, args.jobs, "--jobs")
     problems.append(check_output_folder(args.out))
+    handback_settings, handback_problems = handback.settings_from(args)
+    problems += handback_problems
     if not args.no_sandbox:
         problems.append(sandbox.sandbox_available())
     problems = [p for p in problems if p]
@@ -187,10 +195,16 @@ def main(argv=None) -> int:
                   "run the same command again to grade the rest.", file=sys.stderr)
             return 130
     summary, feedback = rows_of(grades)
-    write_csv_atomically(args.out, ["student", "status", *EXERCISES, "total", "out_of"], summary)
+    late = handback.late_columns(summary, grades, args.submissions, handback_settings)
+    write_csv_atomically(args.out, ["student", "status", *EXERCISES, "total", "out_of", *late], summary)
     write_csv_atomically(feedback_path(args.out), ["student", "exercise", "passed", "message"], feedback)
+    written, warnings = handback.write_handback(args.out, grades, args.submissions, write_csv_atomically,
+                                                handback_settings, book=ROOT / "book")
     print(f"graded {len(paths)} notebook(s) in {time.monotonic() - began:.1f} s; "
           f"wrote {args.out} and {feedback_path(args.out)}")
+    print(handback.where_written(written))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -164,11 +164,34 @@ def test_corpus_row(graded, student):
 
 def test_nothing_outside_the_sandbox_was_touched(graded):
     out_dir, submissions = graded["out_dir"], graded["submissions"]
-    assert sorted(p.name for p in out_dir.iterdir()) == ["grades-feedback.csv", "grades-progress", "grades.csv"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "grades-canvas.csv", "grades-feedback", "grades-feedback.csv", "grades-progress", "grades-report.html",
+        "grades-similar.csv", "grades.csv"]
     kept = list((out_dir / "grades-progress").iterdir())   # the grades kept for a resumed run, nothing else
     assert kept and all(re.fullmatch(r"[0-9a-f]{32}\.json", p.name) and p.is_file() for p in kept), kept
     assert hashlib.sha256((submissions / "honest.ipynb").read_bytes()).hexdigest() == graded["honest_digest"]
     assert not graded["planted"], "a submission created a file in the course package"
+
+
+def test_each_student_gets_a_page_with_no_expected_value_and_no_solution(graded):
+    """The hand-back of the corpus (course_utils.grading.handback): a page per notebook, in
+    which no expected value that grades-feedback.csv quotes appears, nor any line of the
+    book's solutions (the honest notebook's code shares some)."""
+    from test_student_edition import html_text, leaks, solution_fingerprints
+    out_dir, fingerprints = graded["out_dir"], solution_fingerprints()
+    pages = {student: (out_dir / "grades-feedback" / Path(student).with_suffix(".html")).read_text(encoding="utf-8")
+             for student in graded["rows"]}
+    quoted = 0
+    for (student, _label), row in graded["feedback"].items():
+        for value in re.findall(r"expected (?:the integer |an array of shape )?(.+?), got", row["message"]):
+            quoted += 1
+            assert f"expected {value}" not in pages[student] and f"expected {value}" not in html_text(pages[student])
+    assert quoted >= 3     # the corpus does quote expected values in the instructor's CSV
+    assert {student: leaks(html_text(page), fingerprints) for student, page in pages.items()} == {
+        student: [] for student in pages}
+    report = (out_dir / "grades-report.html").read_text(encoding="utf-8")
+    did_not_run = report.split("<h2>Notebooks that did not run in full</h2>")[1].split("<h2>")[0]
+    assert "invalid_json.ipynb" in did_not_run and "honest.ipynb" not in did_not_run
 
 
 def test_no_connection_reached_the_listener(graded):

@@ -11,6 +11,15 @@
 - ``store``: finished grades kept on disk as they arrive, so an interrupted grading resumes.
 - ``cluster_tasks``: a class's grading as Dask tasks (course_utils.cluster runs them).
 
+What is handed back after a grading (``handback`` writes it all beside ``grades.csv``):
+
+- ``verdict_text``: a verdict's message read back into its parts, hidden expected values blanked.
+- ``student_feedback``: one self-contained HTML page per student, in the notebook's language.
+- ``class_report``: the class report (scores, pass rates, common failing cases, late notebooks).
+- ``late_policy``: submission times and the late deduction (per interval begun, with a floor).
+- ``lms_export``: the gradebook CSV that Canvas imports.
+- ``similarity``: students whose exercise functions are the same up to names and layout.
+
 The names a grading script needs are importable from here.
 """
 
