@@ -32,7 +32,7 @@ import numpy as np
 from course_utils import ops
 from course_utils.activations import normalise_for_display
 from course_utils.i18n import N_, _
-from course_utils.metrics import confusion_matrix
+from course_utils.confusion import confusion_matrix
 from course_utils.time_limit import TimeLimitExceeded, time_limit as alarm_after
 
 TIME_LIMIT_S = 5.0

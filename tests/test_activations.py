@@ -8,7 +8,7 @@ import pytest
 
 from course_utils import ops
 from course_utils.activations import dead_channels, feature_extractor, layer_outputs, normalise_for_display
-from course_utils.metrics import confusion_matrix
+from course_utils.confusion import confusion_matrix
 from course_utils.models import build_source_cnn
 from course_utils.plots import activation_trace, confusion_figure, map_grid
 

@@ -425,6 +425,13 @@ def cgroups_or_skip():
         pytest.skip(f"no control group can be made here: {why}")
 
 
+def _log_of_one_cell(tmp_path, cell: str, cell_timeout: float, limits) -> str:
+    """Grade a notebook of one cell in the sandbox under ``limits``; its log, as one line."""
+    write_notebook(tmp_path / "one.ipynb", [cell])
+    options = grading.Options(cell_timeout=cell_timeout, limits=limits)
+    return " ".join(grading.grade_submission(tmp_path / "one.ipynb", tmp_path, {}, options, ["ex-output-size"]).log)
+
+
 def test_a_sandbox_gets_its_memory_however_many_processes_it_starts(tmp_path):
     """Four children of 96 MB each, under the per-process limit (256 MB of address space),
     together over the sandbox's 256 MB: the control group stops them (without it, all
@@ -435,11 +442,9 @@ def test_a_sandbox_gets_its_memory_however_many_processes_it_starts(tmp_path):
             "        try:\n            hold = b'x' * (96 * 2**20)\n            time.sleep(1)\n            os._exit(0)\n"
             "        except BaseException:\n            os._exit(1)\n    children.append(pid)\n"
             "raise RuntimeError(f'children {[os.waitpid(pid, 0)[1] for pid in children]}')")
-    write_notebook(tmp_path / "hold.ipynb", [hold])
-    options = grading.Options(cell_timeout=60, limits=grading.submission.sandbox.Limits(memory_mb=256))
-    grade = grading.grade_submission(tmp_path / "hold.ipynb", tmp_path, {}, options, ["ex-output-size"])
-    codes = re.search(r"children \[([\d, ]+)\]", " ".join(grade.log))
-    assert codes and any(int(code) for code in codes[1].split(",")), grade.log
+    log = _log_of_one_cell(tmp_path, hold, 60, grading.submission.sandbox.Limits(memory_mb=256))
+    codes = re.search(r"children \[([\d, ]+)\]", log)
+    assert codes and any(int(code) for code in codes[1].split(",")), log
 
 
 def test_a_sandbox_gets_its_cpu_share_however_many_processes_it_starts(tmp_path):
@@ -452,11 +457,9 @@ def test_a_sandbox_gets_its_cpu_share_however_many_processes_it_starts(tmp_path)
             "    if pid == 0:\n        while time.process_time() < 0.1:\n            pass\n        os._exit(0)\n"
             "    children.append(pid)\nfor pid in children:\n    os.waitpid(pid, 0)\n"
             "raise RuntimeError(f'wall {time.monotonic() - began:.2f}')")
-    write_notebook(tmp_path / "spin.ipynb", [spin])
-    options = grading.Options(cell_timeout=30, limits=grading.submission.sandbox.Limits(cpus=0.1))
-    grade = grading.grade_submission(tmp_path / "spin.ipynb", tmp_path, {}, options, ["ex-output-size"])
-    wall = float(re.search(r"wall (\d+\.\d+)", " ".join(grade.log))[1])
-    assert wall > 1.5, grade.log
+    log = _log_of_one_cell(tmp_path, spin, 30, grading.submission.sandbox.Limits(cpus=0.1))
+    wall = float(re.search(r"wall (\d+\.\d+)", log)[1])
+    assert wall > 1.5, log
 
 
 HOLD_UIDS = """

@@ -5,7 +5,7 @@ tests only: the course's code does not use it."""
 import numpy as np
 import pytest
 
-from course_utils.paired_tests import mcnemar_exact, paired_bootstrap
+from course_utils.experiments.paired_statistics import mcnemar_exact, paired_bootstrap
 
 
 def _pairs(both, only_a, only_b, neither):
