@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import student_edition  # noqa: E402
 
+MARKER = ".nbval-notebooks"     # in OUT: a folder this script wrote, whose notebooks it may replace
 SAVED = "_shared_state_"
 RECORD = f"{SAVED} = dict(globals())   # the student edition starts after this cell\n"
 # IPython's history names (_, __, _i, _5, _i5) stay: the kernel keeps them up to date.
@@ -79,12 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapters", nargs="*", type=Path, metavar="book/X.ipynb",
                         help="chapter notebooks (default: every one in book/)")
     parser.add_argument("--out", type=Path, default=ROOT / "_nbval",
-                        help="folder for the notebooks (default: _nbval/; its .ipynb files are replaced)")
+                        help=f"folder for the notebooks (default: _nbval/), new or written by this script "
+                             f"(it holds {MARKER}); its .ipynb files are replaced")
     args = parser.parse_args(argv)
     chapters = [p.resolve() for p in args.chapters] or student_edition.chapter_notebooks(ROOT)
     out = args.out.resolve()
+    if out.exists() and not (out / MARKER).is_file():
+        parser.error(f"{args.out} exists and was not written by this script (no {MARKER}): name a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.ipynb"):
+    (out / MARKER).write_text("Written by scripts/nbval_notebooks.py, which replaces the notebooks here.\n")
+    for stale in out.glob("*.ipynb"):      # a chapter renamed or removed since
         stale.unlink()
     for chapter in chapters:
         notebook = combined_notebook(chapter, out)

@@ -33,7 +33,7 @@ def shared_code_cells(md: Path) -> int:
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    out = tmp_path_factory.mktemp("nbval")
+    out = tmp_path_factory.mktemp("nbval") / "_nbval"
     assert nbval_notebooks.main(["--out", str(out)]) == 0
     return out
 
@@ -87,3 +87,19 @@ def test_an_exercise_that_leans_on_the_model_answer_fails(tmp_path):
     exec(nbval_notebooks.RESTORE, namespace)
     with pytest.raises(NameError):
         exec("helper()", namespace)
+
+
+def test_a_folder_it_did_not_write_is_refused_and_kept(tmp_path, capsys):
+    (tmp_path / "01_convolution.ipynb").write_text("{}")
+    with pytest.raises(SystemExit):
+        nbval_notebooks.main(["--out", str(tmp_path), str(ROOT / "book" / "00_intro.ipynb")])
+    assert "not written by this script" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_convolution.ipynb"]
+
+
+def test_a_folder_it_wrote_loses_its_stale_notebooks(tmp_path):
+    out = tmp_path / "_nbval"
+    assert nbval_notebooks.main(["--out", str(out), str(ROOT / "book" / "00_intro.ipynb")]) == 0
+    (out / "99_removed_chapter.ipynb").write_text("{}")
+    assert nbval_notebooks.main(["--out", str(out), str(ROOT / "book" / "00_intro.ipynb")]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [nbval_notebooks.MARKER, "00_intro.ipynb"]
