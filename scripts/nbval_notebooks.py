@@ -20,8 +20,8 @@ Not covered: an object that the rest of the full chapter changes in place (an ar
 into, a model trained further, a random generator drawn from) stays changed for the student
 cells. They are exercises that check functions on inputs of their own and read the shared
 state, so only a student cell that depends on such a change could pass here and fail for a
-student; catching that would take a second execution of every chapter, the cost this file
-removes.
+student. Catching that would take a second execution of every chapter, which the student
+HTML build did before, as the longest single item of `make test`.
 """
 
 from __future__ import annotations
