@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT
 
@@ -60,10 +61,18 @@ def test_every_code_cell_executed_in_order(ipynb):
     assert not errors, f"{ipynb.name} stores an error output: {errors[0].get('ename')}"
 
 
+def toc_entries(node) -> list[str]:
+    """Every page a Jupyter Book table of contents names (its root and each ``file``)."""
+    if isinstance(node, list):
+        return [entry for item in node for entry in toc_entries(item)]
+    if not isinstance(node, dict):
+        return []
+    return [node[key] for key in ("root", "file") if key in node] + \
+        [entry for value in node.values() for entry in toc_entries(value)]
+
+
 def test_toc_lists_every_chapter_and_only_existing_pages():
-    toc = (ROOT / "_toc.yml").read_text()
-    entries = [line.split(":", 1)[1].strip() for line in toc.splitlines()
-               if line.strip().startswith(("root:", "- file:", "file:"))]
+    entries = toc_entries(yaml.safe_load((ROOT / "_toc.yml").read_text()))
     chapters = {f"book/{p.stem}" for p in CHAPTERS}
     pages = {e for e in entries if e not in chapters}
     assert chapters <= set(entries), f"chapters missing from _toc.yml: {chapters - set(entries)}"
@@ -72,9 +81,8 @@ def test_toc_lists_every_chapter_and_only_existing_pages():
 
 
 def _repository_and_branch():
-    config = (ROOT / "_config.yml").read_text()
-    url = re.search(r"^repository:\n\s+url:\s*(\S+)\n\s+branch:\s*(\S+)", config, re.M)
-    return url.group(1), url.group(2)
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    return repository["url"], repository["branch"]
 
 
 @pytest.mark.parametrize("ipynb", BOTH_NOTEBOOKS, ids=_id)

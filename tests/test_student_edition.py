@@ -16,6 +16,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
+from markdown_it import MarkdownIt
+from mdit_py_plugins.front_matter import front_matter_plugin
 
 from conftest import ROOT
 
@@ -23,29 +26,56 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import student_edition  # noqa: E402
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$", re.S | re.M)
-SOLUTION_TEXT = re.compile(r"^```\{solution\}.*?^```[ \t]*$", re.S | re.M)
-GATED = re.compile(r"^```\{solution-start\}.*?^```\{solution-end\}\s*\n```[ \t]*$", re.S | re.M)
 MIN_LENGTH = 16
+MARKDOWN = MarkdownIt("commonmark").use(front_matter_plugin)   # the jupytext header is no text
 
 
-def _hidden_code(body: str) -> list[str]:
-    """The lines of a solution code cell a student must not see."""
-    lines = body.splitlines()
-    if any(line.strip() == BEGIN for line in lines):
-        hidden, inside = [], False
-        for line in lines:
-            if line.strip() in (BEGIN, END):
-                inside = line.strip() == BEGIN
-            elif inside:
-                hidden.append(line)
-        return hidden
-    return [line for line in lines if not line.startswith(("def ", "check_"))]
+def _directive(fence) -> str:
+    return fence.info.split()[0] if fence.info.split() else ""
 
 
-def _is_solution_cell(options: str) -> bool:
-    tags = re.search(r"^:tags:\s*\[(.*)\]", options, re.M)
-    return bool(tags) and "solution" in [t.strip().strip("'\"") for t in tags.group(1).split(",")]
+def code_cell(fence) -> tuple[dict, str]:
+    """A MyST code cell's options (a ``---`` YAML block or ``:key: value`` lines) and its code."""
+    lines = fence.content.splitlines(keepends=True)
+    if lines and lines[0].strip() == "---":
+        end = next(n for n in range(1, len(lines)) if lines[n].strip() == "---")
+        return yaml.safe_load("".join(lines[1:end])) or {}, "".join(lines[end + 1:])
+    n = 0
+    while n < len(lines) and lines[n].startswith(":"):
+        n += 1
+    return yaml.safe_load("".join(line[1:] for line in lines[:n])) or {}, "".join(lines[n:])
+
+
+def is_solution_cell(fence) -> bool:
+    return _directive(fence) == "{code-cell}" and "solution" in code_cell(fence)[0].get("tags", [])
+
+
+def solution_text_lines(fences) -> set[int]:
+    """The line numbers of every {solution} block and of every region from a {solution-start}
+    to its {solution-end}."""
+    hidden, start = set(), None
+    for fence in fences:
+        name = _directive(fence)
+        if name == "{solution}" and start is None:
+            hidden.update(range(*fence.map))
+        elif name == "{solution-start}" and start is None:
+            start = fence.map[0]
+        elif name == "{solution-end}" and start is not None:
+            hidden.update(range(start, fence.map[1]))
+            start = None
+    return hidden
+
+
+def _hidden_code(code: str) -> list[str]:
+    """The lines of a solution code cell a student must not see: those between the markers
+    (a cell without them fails test_every_solution_code_cell_marks_its_solution)."""
+    hidden, inside = [], False
+    for line in code.splitlines():
+        if line.strip() in (BEGIN, END):
+            inside = line.strip() == BEGIN
+        elif inside:
+            hidden.append(line)
+    return hidden
 
 
 def normalise(text: str) -> str:
@@ -57,23 +87,28 @@ def solution_fingerprints(book: Path = ROOT / "book") -> set[str]:
     hidden, public = [], []
     for md in sorted(book.glob("*.md")):
         text = md.read_text()
-        for block in SOLUTION_TEXT.findall(text) + GATED.findall(text):
-            prose = CODE_CELL.sub("", block)           # its code cells are read below
-            hidden += [line for line in prose.splitlines()[1:] if not line.startswith((":", "```"))]
-        for cell in CODE_CELL.finditer(text):
-            if _is_solution_cell(cell["options"]):
-                hidden += _hidden_code(cell["body"])
-        without = GATED.sub("", SOLUTION_TEXT.sub("", text))
-        without = CODE_CELL.sub(lambda c: "" if _is_solution_cell(c["options"]) else c[0], without)
-        public.append(normalise(without))
+        lines = text.splitlines()
+        fences = [t for t in MARKDOWN.parse(text) if t.type == "fence"]
+        text_lines = solution_text_lines(fences)
+        code_lines = {n for f in fences if _directive(f) == "{code-cell}" for n in range(*f.map)}
+        hidden += [lines[n] for n in sorted(text_lines - code_lines)   # its code cells are read below
+                   if not lines[n].startswith((":", "```"))]
+        solutions = [f for f in fences if is_solution_cell(f)]
+        for fence in solutions:
+            hidden += _hidden_code(code_cell(fence)[1])
+        private = text_lines | {n for f in solutions for n in range(*f.map)}
+        public.append(normalise("\n".join(line for n, line in enumerate(lines) if n not in private)))
     public_text = "\n".join(public)
     return {normalise(line) for line in hidden
             if len(line.strip()) >= MIN_LENGTH and normalise(line) not in public_text}
 
 
 def notebook_text(path: Path) -> str:
+    """A notebook's sources and text outputs."""
     notebook = json.loads(path.read_text())
-    return normalise("\n".join("".join(cell.get("source", "")) for cell in notebook["cells"]))
+    outputs = ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+               for cell in notebook["cells"] for o in cell.get("outputs", [])]
+    return normalise("\n".join(["".join(cell.get("source", "")) for cell in notebook["cells"]] + outputs))
 
 
 def html_text(page: str) -> str:
@@ -92,8 +127,8 @@ def fingerprints():
 
 @pytest.fixture(scope="module")
 def edition(tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
-    assert student_edition.main(out) == 0
+    out = tmp_path_factory.mktemp("edition") / "student"
+    assert student_edition.main([str(out)]) == 0
     return out
 
 
@@ -102,21 +137,42 @@ def test_there_are_solutions_to_hide(fingerprints):
     assert normalise("u[i, j] = np.sum(x[i:i + H, j:j + H] * h)") in fingerprints
 
 
-def test_every_solution_code_cell_marks_its_solution():
-    for md in sorted((ROOT / "book").glob("*.md")):
-        for cell in CODE_CELL.finditer(md.read_text()):
-            if _is_solution_cell(cell["options"]):
-                assert BEGIN in cell["body"] and END in cell["body"], f"{md.name}: {cell['body'][:80]!r}"
+@pytest.mark.parametrize("md", sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "ja" / "book").glob("*.md")),
+                         ids=lambda md: md.relative_to(ROOT).as_posix())
+def test_every_solution_code_cell_marks_its_solution(md):
+    for fence in MARKDOWN.parse(md.read_text()):
+        if fence.type == "fence" and is_solution_cell(fence):
+            code = code_cell(fence)[1]
+            assert BEGIN in code and END in code, f"{md.name}: {code[:80]!r}"
+
+
+def test_a_solution_cell_without_markers_is_found(tmp_path):
+    chapter = tmp_path / "book" / "99_planted.md"
+    chapter.parent.mkdir()
+    chapter.write_text("# A\n\n```{code-cell} ipython3\n:tags: [solution]\n\ndef my_f(x):\n    return x\n```\n")
+    with pytest.raises(AssertionError, match="99_planted"):
+        test_every_solution_code_cell_marks_its_solution(chapter)
+
+
+def _outputs(path: Path) -> list[tuple[str, list]]:
+    return [(c.source, c.outputs) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
-def test_student_notebooks_hold_no_solution_and_no_output(edition, fingerprints, language):
+def test_student_notebooks_hold_no_solution_and_only_the_shared_outputs(edition, fingerprints, language):
+    """Outputs in the code cells before the first whose code is not the chapter's code cell
+    at the same place (those of book/X.ipynb, which nbval re-checks); none from there on."""
+    source = ROOT if language == "en" else ROOT / "ja"
     book = edition / "book" if language == "en" else edition / "ja" / "book"
     assert len(list(book.glob("*.ipynb"))) == len(list((ROOT / "book").glob("*.ipynb")))
     for path in sorted(book.glob("*.ipynb")):
         assert not leaks(notebook_text(path), fingerprints), f"{path.name} leaks {leaks(notebook_text(path), fingerprints)[:2]}"
         notebook = nbformat.read(path, as_version=4)
-        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
+        student, full = _outputs(path), _outputs(source / "book" / path.name)
+        shared = next((n for n, (s, f) in enumerate(zip(student, full)) if s[0] != f[0]), len(student))
+        assert [o for _, o in student[:shared]] == [o for _, o in full[:shared]], path.name
+        assert not any(o for _, o in student[shared:]), f"{path.name}: an output after the shared cells"
+        assert path.stem == "glossary" or any(o for _, o in student[:shared]), path.name
         text = path.read_text()
         assert "solution-start" not in text and "{solution}" not in text and "BEGIN SOLUTION" not in text
         assert notebook.metadata["course"]["chapter"] == path.stem
@@ -139,12 +195,8 @@ def test_markers_keep_everything_but_the_solution():
         "    ...  # your code here\n\nprint(my_f(1))\ncheck_f(my_f)\n")
 
 
-def test_a_cell_without_markers_keeps_def_lines_and_checks():
-    assert student_edition.placeholder("def my_g(x):\n    return 2 * x\n\ncheck_g(my_g)\n") == (
-        "def my_g(x):\n    ...  # your code here\n\ncheck_g(my_g)\n")
-
-
-@pytest.mark.parametrize("cell", [f"{BEGIN}\nx = 1\n", f"x = 1\n{END}\n", f"{BEGIN}\n{BEGIN}\n{END}\n"])
+@pytest.mark.parametrize("cell", ["def my_g(x):\n    return 2 * x\n", f"{BEGIN}\nx = 1\n", f"x = 1\n{END}\n",
+                                  f"{BEGIN}\n{BEGIN}\n{END}\n"])
 def test_unbalanced_markers_are_an_error(cell):
     with pytest.raises(ValueError, match="SOLUTION"):
         student_edition.placeholder(cell)
@@ -174,7 +226,7 @@ def test_a_leak_in_highlighted_escaped_html_is_found(fingerprints):
 
 def test_a_student_edition_that_keeps_solutions_is_caught(fingerprints, tmp_path, monkeypatch):
     monkeypatch.setattr(student_edition, "placeholder", lambda source: source)
-    assert student_edition.main(tmp_path / "broken") == 0
+    assert student_edition.main([str(tmp_path / "broken")]) == 0
     found = [path.name for path in (tmp_path / "broken" / "book").glob("*.ipynb")
              if leaks(notebook_text(path), fingerprints)]
     assert {"01_convolution.ipynb", "02_stride.ipynb", "04_pooling.ipynb"} <= set(found)
@@ -232,3 +284,63 @@ def test_a_wrong_attempt_planted_in_the_student_edition_is_found(edition, tmp_pa
     planted = tmp_path / "02_stride.ipynb"
     nbformat.write(notebook, planted)
     assert len(attempts(planted)) == 1
+
+
+# ------------------------------------------------------------------ the output folder
+
+@pytest.fixture
+def one_chapter(monkeypatch):
+    """A student edition of the first chapter only: the folder handling is what is tested."""
+    monkeypatch.setattr(student_edition, "chapter_notebooks",
+                        lambda source: sorted((source / "book").glob("00_*.ipynb")))
+
+
+def test_help_prints_help_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        student_edition.main(["--help"])
+    assert stopped.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["..", ".", "existing"])
+def test_a_folder_that_is_not_a_student_edition_is_refused_and_kept(name, tmp_path, monkeypatch, capsys, one_chapter):
+    """`student_edition.py ..` once deleted the parent folder."""
+    cwd = tmp_path / "parent" / "existing"
+    cwd.mkdir(parents=True)
+    (tmp_path / "parent" / "keep.txt").write_text("mine")
+    (cwd / "keep.txt").write_text("mine too")
+    monkeypatch.chdir(cwd)
+    with pytest.raises(SystemExit) as stopped:
+        student_edition.main([name if name != "existing" else str(cwd)])
+    assert stopped.value.code == 2
+    assert "not a student edition" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "parent").rglob("*")) == ["existing", "keep.txt", "keep.txt"]
+
+
+@pytest.mark.parametrize("folder", [ROOT, ROOT.parent])
+def test_the_repository_and_its_parents_are_refused(folder, capsys):
+    with pytest.raises(SystemExit):
+        student_edition.main([str(folder)])
+    assert "holds the repository" in capsys.readouterr().err
+
+
+def test_an_edition_written_before_is_replaced(tmp_path, one_chapter):
+    out = tmp_path / "student"
+    assert student_edition.main([str(out)]) == 0
+    (out / "book" / "stale.ipynb").write_text("{}")
+    assert student_edition.main([str(out)]) == 0
+    assert not (out / "book" / "stale.ipynb").exists() and (out / "book" / "00_intro.ipynb").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["student"]
+
+
+def test_a_failed_run_keeps_the_previous_edition(tmp_path, monkeypatch, one_chapter):
+    out = tmp_path / "student"
+    assert student_edition.main([str(out)]) == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    monkeypatch.setattr(student_edition, "write_edition", lambda *args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        student_edition.main([str(out)])
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["student"]
