@@ -106,3 +106,23 @@ def test_a_stored_grade_is_used_only_under_its_own_key_and_name(tmp_path):
         assert store.get("alice.ipynb", key) is None, forged
     store.put("../../outside.ipynb", key, {})
     assert [p.parent for p in store.folder.iterdir()] == [store.folder] * 2
+
+
+def test_the_code_digest_covers_every_module_and_the_messages(tmp_path):
+    """A kept grade is reused only while the grading code is unchanged: a change to a checker
+    (course_utils/checks.py), to a module of a subpackage or to the compiled messages is one."""
+    from course_utils.grading.store import code_digest
+
+    package = tmp_path / "course_utils"
+    files = {"checks.py": "def check(): ...\n", "grading/store.py": "", "experiments/sweep.py": "",
+             "locale/ja/LC_MESSAGES/course_utils.mo": "messages"}
+    for name, text in files.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    before = code_digest(package)
+    for name in files:
+        original = (package / name).read_text()
+        (package / name).write_text(original + "# changed\n")
+        assert code_digest(package) != before, f"a change to {name} would leave old grades in use"
+        (package / name).write_text(original)
+    assert code_digest(package) == before

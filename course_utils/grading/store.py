@@ -22,13 +22,20 @@ FORMAT_VERSION = 1
 GRADE_FIELDS = {"student", "status", "verdicts", "log", "seconds"}
 
 
+def code_digest(package: Path) -> bytes:
+    """Every module of ``package``, its subpackages included (for course_utils: the checkers,
+    the reference code they compare with, the sandbox, the grader), and its compiled messages,
+    as one digest."""
+    digest = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), *package.rglob("*.mo")]):
+        name = path.relative_to(package).as_posix()
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.digest()
+
+
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> bytes:
-    """Every module of course_utils (the checkers, the sandbox, the grader), as one digest."""
-    digest = hashlib.sha256()
-    for module in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(module.name.encode() + b"\0" + hashlib.sha256(module.read_bytes()).digest())
-    return digest.digest()
+    return code_digest(Path(__file__).resolve().parents[1])
 
 
 def grade_key(student: str, notebook: bytes, chapters: dict, options, requested=None) -> str:
