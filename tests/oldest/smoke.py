@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-MODULES = ["data", "ops", "im2col", "metrics", "files", "checks", "plots", "activations", "runs", "models",
-           "architectures", "sweep", "explorers", "grading.submission", "grading.worker"]
+MODULES = ["data", "ops", "im2col", "confusion", "atomic_files", "checks", "plots", "activations", "run_store",
+           "models", "architectures", "experiments.sweep", "explorers", "grading.submission", "grading.worker"]
 
 
 def main():
@@ -33,7 +33,7 @@ def main():
     assert np.allclose(engine.conv2d_im2col(x, h), ops.conv2d(x, h))
     b = np.random.rand(2) - 0.5
     assert np.allclose(engine.conv2d_im2col(x, h - 0.5, b, activation="relu"), ops.conv2d(x, h - 0.5, b, activation="relu"))
-    assert modules["metrics"].confusion_matrix([0, 1], [1, 1], num_classes=2).tolist() == [[0, 1], [0, 1]]
+    assert modules["confusion"].confusion_matrix([0, 1], [1, 1], num_classes=2).tolist() == [[0, 1], [0, 1]]
     assert models.build_source_cnn().count_params() == 1199882
     model, run = models.trained_source_cnn(train=False)
     assert run["source"] in ("reference", "cache")
@@ -42,7 +42,7 @@ def main():
     modules["plots"].digit_grid(np.zeros((2, 28, 28)), labels=[0, 1])
     fields = modules["architectures"].receptive_fields(models.build_small_cnn(compiled=False))
     assert [r["size"] for r in fields] == [3, 5, 6, 10, 14, 16]
-    rows = modules["sweep"].summarise(modules["sweep"].load_results())
+    rows = modules["experiments.sweep"].summarise(modules["experiments.sweep"].load_results())
     modules["plots"].sweep_scatter(rows, "parameters", "parameters")
     assert "<script" in modules["explorers"].stride_explorer().data
     with tempfile.TemporaryDirectory() as folder:
