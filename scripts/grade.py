@@ -3,11 +3,13 @@
 Usage: python scripts/grade.py SUBMISSIONS [--out grades.csv] [--exercises ex-a,ex-b] [--jobs N]
                                            [--cell-timeout 60] [--notebook-timeout 600]
                                            [--submission-timeout 900] [--memory-mb 4096] [--no-sandbox]
-                                           [--scheduler tcp://HOST:PORT]
+                                           [--scheduler tcp://HOST:PORT] [--fresh]
+                                           [--due TIME] [--late-penalty 0%/day] [--late-floor 0%]
+                                           [--manifest CSV] [--assignment "CNN exercises"]
 
-Every *.ipynb under SUBMISSIONS (checkpoint folders skipped) is one student, named by its
-path relative to SUBMISSIONS. Its code cells run in a bubblewrap sandbox of its own (no
-network, no other file than itself and the read-only course, limits on memory, processes,
+Every *.ipynb under SUBMISSIONS (files and folders whose names begin with a dot skipped) is
+one student, named by its path relative to SUBMISSIONS. Its code cells run in a bubblewrap
+sandbox of its own (no network, no other file than itself and the read-only course, limits on memory, processes,
 CPU and file size, printed with those that do not hold on this machine and why; everything it
 started is killed when it is done). The checkers of
 course_utils.checks then run in the grading process (not the sandbox) on stand-ins that call
@@ -64,7 +66,7 @@ def submissions_in(folder: Path) -> list[Path]:
         parts = path.relative_to(folder).parts
         if any(part == ".ipynb_checkpoints" or part.startswith(".") for part in parts):
             continue
-        if path.is_file() or path.is_symlink():   # a link is graded as "not graded", not skipped
+        if path.is_file() or path.is_symlink():   # a link gets the row "unreadable (ValueError)", not skipped
             found.append(path)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
