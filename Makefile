@@ -131,8 +131,8 @@ grade: $(STAMP)
 # then is shown; every layer's log is also kept in test-reports/. Longest first, so that the
 # two slots end together.
 TEST_LAYERS := test-notebooks test-book test-browser test-unit test-pdf test-student test-oldest test-latest
-LIMIT_test-notebooks := 1200
-LIMIT_test-browser := 1200
+LIMIT_test-notebooks := 1800
+LIMIT_test-browser := 1800
 LIMIT_test-latest := 1500
 LIMIT_test-oldest := 900
 LIMIT_test-unit := 900
