@@ -640,3 +640,14 @@ def test_the_reference_is_computed_before_the_student_runs_and_on_its_own_copy()
     case = checks.Case(([(3, 1), (3, 1)],), "two layers")
     checks.run_checker("mutation", mutating, reference, [case])
     assert seen[0] == [(3, 1), (3, 1)] and case.args == ([(3, 1), (3, 1)],)
+
+
+def test_the_books_own_answers_are_credited():
+    """Each chapter's solution of each of its exercises passes the borrowed-work check, with
+    what the exercise builds on (chapter 5's strided input gradient calls same_padding)."""
+    for chapter, labels in grading.chapter_exercises(ROOT / "book").items():
+        notebook = nbformat.read(ROOT / "book" / f"{chapter}.ipynb", as_version=4)
+        cells = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+        for label in labels:
+            name = checks.EXERCISES[label][0]
+            assert find_borrowed_work(cells, name, grading.BUILDS_ON.get(label, ())) is None, (chapter, label)

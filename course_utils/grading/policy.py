@@ -18,6 +18,8 @@ NOT_CREDITED = {
 # The functions of course_utils an exercise builds on, which its answer may call.
 BUILDS_ON = {
     "ex-fit-filter": ("course_utils.ops.conv2d", "course_utils.backprop.conv2d_filter_gradient"),
+    # chapter 5's own answer takes the "same" padding's widths from chapter 2's formula
+    "ex-input-gradient-strided": ("course_utils.ops.same_padding",),
 }
 
 # What the worker's audit reports for Python threads it cannot watch (started before the
