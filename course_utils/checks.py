@@ -505,12 +505,15 @@ def _draw_history(rng, kind, training_falls=True):
         best = int(rng.integers(1 if kind == "inside" else 0, n - 1))
     low = int(np.argmin(val_loss))
     val_loss[[best, low]] = val_loss[[low, best]]
+    # The words never say which epoch is best: the feedback page shows a drawn case's
+    # description in full and hides only expected values.
     if kind == "tie":
-        second = int(rng.integers(best + 1, n))
-        val_loss[second] = val_loss[best]
-        words = _("{n} epochs, a tie at epochs {first} and {second}").format(n=n, first=best + 1, second=second + 1)
+        val_loss[int(rng.integers(best + 1, n))] = val_loss[best]
+        words = _("{n} epochs, two epochs tie for the lowest validation loss").format(n=n)
+    elif training_falls:
+        words = _("{n} epochs, the training loss falling").format(n=n)
     else:
-        words = _("{n} epochs, validation loss lowest at epoch {best}").format(n=n, best=best + 1)
+        words = _("{n} epochs, the training loss lowest before the last epoch").format(n=n)
     return Case(([float(v) for v in loss], [float(v) for v in val_loss]), words)
 
 
