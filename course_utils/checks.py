@@ -173,10 +173,11 @@ _CASE_SEED: contextvars.ContextVar[int | None] = contextvars.ContextVar("case_se
 
 @contextlib.contextmanager
 def fresh_cases(seed: int):
-    """Within the block, every checker draws its random cases from ``seed`` mixed with its own
-    fixed seed: the grader passes a fresh seed that no notebook sees, so a table of the
-    notebook's cases (computed from this module's fixed seeds) answers none of them. The
-    student's own in-notebook check keeps the fixed cases, so a verdict there is repeatable."""
+    """Within the block, every checker draws its cases from ``seed`` mixed with its own fixed
+    seed (:func:`_random_cases`; the checkers whose notebook cases are written out draw theirs
+    through :func:`_fixed_or_fresh`): the grader passes a fresh seed that no notebook sees, so
+    a table of the notebook's cases answers none of them. The student's own in-notebook check
+    keeps the fixed cases, so a verdict there is repeatable."""
     token = _CASE_SEED.set(int(seed))
     try:
         yield
@@ -188,6 +189,13 @@ def _random_cases(shapes, rng_seed: int, make):
     fresh = _CASE_SEED.get()
     rng = np.random.default_rng(rng_seed if fresh is None else [fresh, rng_seed])
     return [make(rng, *shape) for shape in shapes]
+
+
+def _fixed_or_fresh(fixed: list[Case], slots, rng_seed: int, make) -> list[Case]:
+    """``fixed`` (the cases written out, as the notebook shows them), or under
+    :func:`fresh_cases` one case per slot drawn by ``make(rng, slot)``: a checker whose
+    cases are listed by hand would otherwise give the grader the notebook's own cases."""
+    return fixed if _CASE_SEED.get() is None else _random_cases([(slot,) for slot in slots], rng_seed, make)
 
 
 # --- convolution ------------------------------------------------------------------------
@@ -252,11 +260,29 @@ def _output_size(W, H, s=1, P=0):
     return ops.output_size(W, H, s, P)
 
 
+def _output_size_case(W, H, s, P):
+    return Case((int(W), int(H), int(s), int(P)), "W={}, H={}, s={}, P={}".format(W, H, s, P))
+
+
+# The fixed grid's kinds: (s, P, the remainder (W + 2P - H) mod s, W' or None for any):
+# a rounded-up W' shows only where the remainder is not 0; W' = 1 is an edge.
+_OUTPUT_SIZE_SLOTS = [(1, 0, 0, None), (1, 0, 0, None), (1, 1, 0, None), (2, 0, 0, None), (2, 0, 1, None),
+                      (1, 0, 0, 1), (3, 1, 2, None), (2, 0, 1, 1), (2, 2, 1, None)]
+
+
+def _draw_output_size(rng, slot):
+    s, P, remainder, W_out = slot
+    H = 2 * P + int(rng.integers(1, 8))                   # at least 2P + 1, so that W >= 1
+    W_out = int(rng.integers(2, 25)) if W_out is None else W_out
+    return _output_size_case((W_out - 1) * s + H - 2 * P + remainder, H, s, P)
+
+
 def check_output_size(student) -> CheckResult:
     """Exercise: ``output_size(W, H, s=1, P=0)`` returns the integer W'."""
     grid = [(28, 3, 1, 0), (26, 3, 1, 0), (28, 3, 1, 1), (7, 3, 2, 0), (8, 3, 2, 0), (5, 5, 1, 0),
             (10, 4, 3, 1), (1, 1, 1, 0), (32, 5, 2, 2)]
-    cases = [Case(args, "W={}, H={}, s={}, P={}".format(*args)) for args in grid]
+    cases = _fixed_or_fresh([_output_size_case(*args) for args in grid], _OUTPUT_SIZE_SLOTS, 20,
+                            _draw_output_size)
     mistakes = [
         (lambda W, H, s=1, P=0: (W + 2 * P - H) // s, N_("the +1 is missing (the first position counts too)")),
         (lambda W, H, s=1, P=0: (W + P - H) // s + 1, N_("the padding P is added on both sides: 2P")),
@@ -273,7 +299,15 @@ def _param_count(H, K, M):
 def check_param_count(student) -> CheckResult:
     """Exercise: ``param_count(H, K, M)`` of a Conv2D layer with bias."""
     grid = [(3, 1, 32), (3, 32, 64), (5, 3, 16), (1, 64, 10), (7, 3, 1)]
-    cases = [Case(args, "H={}, K={}, M={}".format(*args)) for args in grid]
+
+    def make(rng, one_channel):
+        H, K, M = rng.integers(1, 8), 1 if one_channel else rng.integers(2, 129), rng.integers(1, 129)
+        return case(H, K, M)
+
+    def case(H, K, M):
+        return Case((int(H), int(K), int(M)), "H={}, K={}, M={}".format(H, K, M))
+
+    cases = _fixed_or_fresh([case(*args) for args in grid], [True, False, False, False, False], 21, make)
     mistakes = [
         (lambda H, K, M: H * H * K * M, N_("the M biases are missing")),
         (lambda H, K, M: (H * H + 1) * K * M, N_("there is one bias per filter, not per channel")),
@@ -378,7 +412,13 @@ def check_receptive_field(student) -> CheckResult:
     the receptive field size of every layer, in input pixels."""
     stacks = [[(3, 1), (3, 1)], [(3, 1), (3, 1), (2, 2)], [(5, 1)], [(2, 2), (2, 2), (2, 2)],
               [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2)], [(3, 2), (3, 2), (3, 2)], [(7, 1), (7, 1), (2, 2)]]
-    cases = [Case((stack,), f"layers={stack}") for stack in stacks]
+
+    def make(rng, depth):
+        stack = [(int(rng.integers(1, 8)), int(rng.choice([1, 1, 2, 3]))) for _layer in range(depth)]
+        return Case((stack,), f"layers={stack}")
+
+    cases = _fixed_or_fresh([Case((stack,), f"layers={stack}") for stack in stacks],
+                            [len(stack) for stack in stacks], 22, make)
     mistakes = [
         (lambda layers: np.cumsum([k - 1 for k, s in layers]) + 1,
          N_("after a stride, one step of a layer spans several input pixels: multiply (H_l - 1) by the product "
@@ -420,7 +460,15 @@ def check_model_params(student) -> CheckResult:
     H x H filters, compared with Keras' ``count_params()``."""
     grid = [(28, 3, 32, 64, 128), (28, 5, 32, 64, 128), (29, 3, 16, 32, 64), (32, 3, 8, 16, 10),
             (20, 7, 4, 8, 32), (31, 3, 1, 2, 5)]
-    cases = [Case(args, "W={}, H={}, M1={}, M2={}, units={}".format(*args)) for args in grid]
+
+    def case(*args):
+        return Case(tuple(int(a) for a in args), "W={}, H={}, M1={}, M2={}, units={}".format(*args))
+
+    def make(rng, odd_side):      # an odd side before pooling shows the rounding
+        H, side = int(rng.integers(1, 8)), 2 * int(rng.integers(1, 13)) + odd_side
+        return case(side + 2 * (H - 1), H, rng.integers(1, 65), rng.integers(1, 65), rng.integers(1, 129))
+
+    cases = _fixed_or_fresh([case(*args) for args in grid], [0, 0, 1, 0, 0, 1], 23, make)
     mistakes = [
         (lambda *a: _params_by_formula(*a, pooled=lambda side: side),
          N_("the 2x2 pooling halves the side before Flatten: Dense(units) sees (W'/2)^2 * M2 values")),
@@ -441,6 +489,34 @@ def _best_epoch(loss, val_loss):
     return val_loss.index(min(val_loss)) + 1
 
 
+def _draw_history(rng, kind, training_falls=True):
+    """A history of 3 to 10 epochs: distinct losses (to the thousandth), the training loss
+    falling (or lowest before the last epoch), the lowest validation loss where ``kind``
+    says ("first", "last", "inside", or a "tie" of two epochs)."""
+    n = int(rng.integers(3, 11))
+    loss = np.sort(rng.choice(np.arange(10, 1000), n, replace=False))[::-1] / 1000
+    if not training_falls:
+        early = int(rng.integers(0, n - 1))
+        loss[[early, n - 1]] = loss[[n - 1, early]]
+    val_loss = rng.choice(np.arange(50, 1000), n, replace=False) / 1000
+    if kind in ("first", "last"):
+        best = 0 if kind == "first" else n - 1
+    else:                         # a tie needs a later epoch; "inside" is neither the first nor the last
+        best = int(rng.integers(1 if kind == "inside" else 0, n - 1))
+    low = int(np.argmin(val_loss))
+    val_loss[[best, low]] = val_loss[[low, best]]
+    # The words never say which epoch is best: the feedback page shows a drawn case's
+    # description in full and hides only expected values.
+    if kind == "tie":
+        val_loss[int(rng.integers(best + 1, n))] = val_loss[best]
+        words = _("{n} epochs, two epochs tie for the lowest validation loss").format(n=n)
+    elif training_falls:
+        words = _("{n} epochs, the training loss falling").format(n=n)
+    else:
+        words = _("{n} epochs, the training loss lowest before the last epoch").format(n=n)
+    return Case(([float(v) for v in loss], [float(v) for v in val_loss]), words)
+
+
 def check_best_epoch(student) -> CheckResult:
     """Exercise: ``best_epoch(loss, val_loss)``, from a history's per-epoch training and
     validation losses: the epoch (counted from 1) with the lowest validation loss, the
@@ -454,7 +530,9 @@ def check_best_epoch(student) -> CheckResult:
         ([0.2, 0.1, 0.05, 0.04], [0.12, 0.08, 0.09, 0.10], N_("training loss lowest at the last epoch")),
         ([0.3, 0.2, 0.1, 0.12], [0.3, 0.25, 0.28, 0.3], N_("training loss lowest at epoch 3 of 4")),
     ]
-    cases = [Case((loss, val_loss), _(words)) for loss, val_loss, words in histories]
+    cases = _fixed_or_fresh([Case((loss, val_loss), _(words)) for loss, val_loss, words in histories],
+                            [("inside",), ("first",), ("tie",), ("last",), ("inside",), ("inside", False)], 24,
+                            lambda rng, slot: _draw_history(rng, *slot))
     mistakes = [
         (lambda loss, val_loss: int(np.argmin(val_loss)),
          N_("Keras numbers epochs from 1 (Epoch 1/20), a Python index from 0: add 1")),
@@ -859,11 +937,17 @@ def _xcol_shape(N, W, K, H, s=1, P=0):
 def check_xcol_shape(student) -> CheckResult:
     """Exercise: ``xcol_shape(N, W, K, H, s=1, P=0)`` = the shape (rows, columns) of
     X_col, one window per row, for N images W x W x K, filters H x H, stride s, padding P."""
-    def make(rng, N, W, K, H, s, P):
+    def case(N, W, K, H, s, P):
         return Case((N, W, K, H, s, P), f"N={N}, W={W}, K={K}, H={H}, s={s}, P={P}")
 
-    cases = _random_cases([(1, 5, 1, 3, 1, 0), (2, 28, 1, 3, 1, 0), (3, 26, 32, 3, 1, 0), (2, 7, 3, 3, 2, 0),
-                           (1, 8, 2, 3, 2, 1), (4, 9, 5, 4, 3, 2), (1, 6, 1, 6, 1, 0)], 14, make)
+    def make(rng, stride_and_padding):          # the fixed case's s and P, the sizes drawn
+        (s, P), H = stride_and_padding, int(rng.integers(1, 6))
+        return case(int(rng.integers(1, 5)), int(rng.integers(max(H - 2 * P, 1), 31)), int(rng.integers(1, 17)), H,
+                    s, P)
+
+    grid = [(1, 5, 1, 3, 1, 0), (2, 28, 1, 3, 1, 0), (3, 26, 32, 3, 1, 0), (2, 7, 3, 3, 2, 0), (1, 8, 2, 3, 2, 1),
+            (4, 9, 5, 4, 3, 2), (1, 6, 1, 6, 1, 0)]
+    cases = _fixed_or_fresh([case(*args) for args in grid], [args[4:] for args in grid], 14, make)
     mistakes = [
         (lambda N, W, K, H, s=1, P=0: _xcol_shape(N, W, K, H, s, P)[::-1],
          N_("rows and columns are swapped: one row per window (N W'^2 rows), one column per weight (H^2 K)")),
@@ -971,7 +1055,17 @@ def check_he_std(student) -> CheckResult:
     """Exercise: ``he_std(kernel_shape)``, the He standard deviation sqrt(2 / n_in) of a conv
     kernel (H, H, K, M) or a dense kernel (inputs, outputs)."""
     shapes = [(3, 3, 1, 32), (3, 3, 32, 64), (9216, 128), (128, 10), (5, 5, 3, 16), (1, 1, 64, 32), (7, 7, 2, 8)]
-    cases = [Case((shape,), _("kernel of shape {shape}").format(shape=shape)) for shape in shapes]
+    def case(shape):
+        return Case((shape,), _("kernel of shape {shape}").format(shape=shape))
+
+    def make(rng, kind):
+        if kind == "dense":
+            return case((int(rng.integers(1, 10_000)), int(rng.integers(1, 257))))
+        H = int(rng.integers(1, 8))
+        return case((H, H, int(rng.integers(1, 129)), int(rng.integers(1, 257))))
+
+    kinds = ["dense" if len(shape) == 2 else "conv" for shape in shapes]
+    cases = _fixed_or_fresh([case(shape) for shape in shapes], kinds, 25, make)
     mistakes = [
         (lambda shape: np.float64(np.sqrt(2 / shape[-2])),
          N_("a conv unit sums over its whole window: n_in = H * H * K, not K")),

@@ -533,3 +533,94 @@ def test_a_table_of_the_fixed_cases_passes_only_the_fixed_check():
     with checks.fresh_cases(2024):
         result = checks.check_conv2d_strided(lookup)
     assert not result.passed and "KeyError" in result.message
+
+
+# --- the checkers whose notebook cases are written out: the grader draws its own -------------
+
+def he_std_by_formula(shape):
+    """sqrt(2 / n_in), n_in every input of one unit: all axes but the last (He et al. 2015)."""
+    return float(np.sqrt(2 / np.prod(shape[:-1])))
+
+
+# Each checker's cases as the chapters show them (copied from checks.py before the grader drew
+# its own): without a seed they must stay exactly these, or nbval's stored outputs would change.
+WRITTEN_OUT = {
+    checks.check_output_size: [(28, 3, 1, 0), (26, 3, 1, 0), (28, 3, 1, 1), (7, 3, 2, 0), (8, 3, 2, 0), (5, 5, 1, 0),
+                               (10, 4, 3, 1), (1, 1, 1, 0), (32, 5, 2, 2)],
+    checks.check_param_count: [(3, 1, 32), (3, 32, 64), (5, 3, 16), (1, 64, 10), (7, 3, 1)],
+    checks.check_receptive_field: [([(3, 1), (3, 1)],), ([(3, 1), (3, 1), (2, 2)],), ([(5, 1)],),
+                                   ([(2, 2), (2, 2), (2, 2)],), ([(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2)],),
+                                   ([(3, 2), (3, 2), (3, 2)],), ([(7, 1), (7, 1), (2, 2)],)],
+    checks.check_model_params: [(28, 3, 32, 64, 128), (28, 5, 32, 64, 128), (29, 3, 16, 32, 64), (32, 3, 8, 16, 10),
+                                (20, 7, 4, 8, 32), (31, 3, 1, 2, 5)],
+    checks.check_best_epoch: [([0.30, 0.20, 0.15, 0.12, 0.10], [0.25, 0.18, 0.17, 0.19, 0.21]),
+                              ([0.5, 0.4, 0.3], [0.2, 0.3, 0.4]), ([0.9, 0.5, 0.3, 0.2], [0.6, 0.4, 0.4, 0.5]),
+                              ([1.0, 0.8, 0.6, 0.5, 0.45, 0.4], [0.9, 0.7, 0.65, 0.64, 0.66, 0.63]),
+                              ([0.2, 0.1, 0.05, 0.04], [0.12, 0.08, 0.09, 0.10]),
+                              ([0.3, 0.2, 0.1, 0.12], [0.3, 0.25, 0.28, 0.3])],
+    checks.check_he_std: [((3, 3, 1, 32),), ((3, 3, 32, 64),), ((9216, 128),), ((128, 10),), ((5, 5, 3, 16),),
+                          ((1, 1, 64, 32),), ((7, 7, 2, 8),)],
+    checks.check_xcol_shape: [(1, 5, 1, 3, 1, 0), (2, 28, 1, 3, 1, 0), (3, 26, 32, 3, 1, 0), (2, 7, 3, 3, 2, 0),
+                              (1, 8, 2, 3, 2, 1), (4, 9, 5, 4, 3, 2), (1, 6, 1, 6, 1, 0)],
+}
+WRITTEN_OUT_CORRECT = {**CORRECT, **CORRECT_MORE, checks.check_he_std: he_std_by_formula,
+                       checks.check_xcol_shape: xcol_shape_by_counting}
+
+
+def cases_seen(checker, seed=None):
+    """The arguments the checker passes, recorded by a correct answer (so that every case runs)."""
+    seen = []
+
+    def student(*args):
+        seen.append(args)
+        return WRITTEN_OUT_CORRECT[checker](*args)
+
+    if seed is None:
+        result = checker(student)
+    else:
+        with checks.fresh_cases(seed):
+            result = checker(student)
+    assert result.passed, (seed, result.message)
+    return seen
+
+
+@pytest.mark.parametrize("checker", list(WRITTEN_OUT), ids=lambda c: c.__name__)
+def test_the_notebook_keeps_its_written_out_cases_and_the_grader_draws_new_ones(checker, monkeypatch):
+    # Only the cases matter here: Keras' count (a model built per case) is compared elsewhere.
+    monkeypatch.setattr(checks, "_source_like_model_params", model_params_by_hand)
+    assert cases_seen(checker) == WRITTEN_OUT[checker]
+    first, second = cases_seen(checker, 1), cases_seen(checker, 2**40 + 7)
+    assert len(first) == len(second) == len(WRITTEN_OUT[checker])
+    assert first != second
+    for fresh in (first, second):      # a table of the written-out cases misses most of them
+        assert sum(args in WRITTEN_OUT[checker] for args in fresh) <= 1, fresh
+    assert cases_seen(checker) == WRITTEN_OUT[checker]     # and the notebook's are back after
+
+
+WRITTEN_OUT_WRONG = [(checker, answer, words) for checker, answer, words in WRONG + WRONG_MORE
+                     if checker in WRITTEN_OUT] + [
+    (checks.check_he_std, lambda shape: float(np.sqrt(2 / shape[-2])), "whole window"),
+    (checks.check_he_std, lambda shape: float(np.sqrt(1 / np.prod(shape[:-1]))), "ReLU halves"),
+    (checks.check_xcol_shape, lambda *a: xcol_shape_by_counting(*a)[::-1], "swapped"),
+    (checks.check_xcol_shape, lambda N, W, K, H, s=1, P=0: xcol_shape_by_counting(N, W, K, H, 1, P), "stride"),
+]
+
+
+@pytest.mark.parametrize("checker, answer, words", WRITTEN_OUT_WRONG)
+def test_the_graders_drawn_cases_still_name_the_mistake(checker, answer, words):
+    for seed in (3, 2**62 + 11):
+        with checks.fresh_cases(seed):
+            result = checker(answer)
+        assert not result.passed and words in result.message, (seed, result.message)
+
+
+def test_a_table_of_the_written_out_output_sizes_passes_only_the_notebooks_check():
+    table = {args: (args[0] + 2 * args[3] - args[1]) // args[2] + 1 for args in WRITTEN_OUT[checks.check_output_size]}
+
+    def lookup(W, H, s=1, P=0):
+        return table[W, H, s, P]
+
+    assert checks.check_output_size(lookup).passed
+    with checks.fresh_cases(2024):
+        result = checks.check_output_size(lookup)
+    assert not result.passed and "KeyError" in result.message

@@ -290,7 +290,7 @@ def _uses_tensorflow(checker) -> bool:
     seen, pending = set(), [checker]
     while pending:
         function = pending.pop()
-        if function in seen or not inspect.isfunction(function):
+        if not inspect.isfunction(function) or function in seen:     # names may be data (lists)
             continue
         seen.add(function)
         try:
