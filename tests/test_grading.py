@@ -113,7 +113,7 @@ def graded(tmp_path_factory):
     honest_digest = hashlib.sha256((submissions / "honest.ipynb").read_bytes()).hexdigest()
     began = time.monotonic()
     grader = subprocess.Popen(GRADE + [str(submissions), "--out", str(out_dir / "grades.csv"), "--jobs", "2",
-                                       "--cell-timeout", "5", "--memory-mb", "1024", "--submission-timeout", "30"],
+                                       "--cell-timeout", "10", "--memory-mb", "1024", "--submission-timeout", "30"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = grader.communicate(timeout=600)
     run = subprocess.CompletedProcess(grader.args, grader.returncode, stdout, stderr)

@@ -419,7 +419,7 @@ EXPECTED = {
     "memory_hog.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ran with 1 cell error(s)",
                              log="MemoryError", feedback={"ex-param-count": "MemoryError"}),
     "cpu_spin.ipynb": dict(scores={"ex-output-size": 1, "ex-receptive-field": 1}, total=2,
-                           status="ok; cell 2 skipped (did not finish within 5 s)", feedback={"ex-conv-single": "no answer within"}),
+                           status="ok; cell 2 skipped (did not finish within 10 s)", feedback={"ex-conv-single": "no answer within"}),
     "exits.ipynb": dict(scores={"ex-output-size": 1}, total=1, status="ran with 1 cell error(s); cell 3 skipped (ended the kernel)",
                         log="SystemExit", feedback={"ex-param-count": "kernel ended during the call",
                                                     "ex-receptive-field": "raised SystemExit"}),
