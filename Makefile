@@ -128,9 +128,10 @@ grade: $(STAMP)
 # piece when it ends (--output-sync), all of them even after one fails (-k), so one log shows
 # every failure. scripts/run_layer.py runs each under a time limit (LIMIT_..., seconds): a
 # layer that hangs is stopped with everything it started, named, and what it printed until
-# then is shown; every layer's log is also kept in test-reports/. Longest first, so that the
-# two slots end together.
-TEST_LAYERS := test-notebooks test-book test-browser test-unit test-pdf test-student test-oldest test-latest
+# then is shown; every layer's log is also kept in test-reports/. The order is make's queue:
+# the book first, so that the browser tests (the longest) start as soon as it is built,
+# beside nbval and then the unit tests; make picks the next ready layer in this order.
+TEST_LAYERS := test-book test-notebooks test-browser test-unit test-pdf test-oldest test-student test-latest
 LIMIT_test-notebooks := 1800
 LIMIT_test-browser := 1800
 LIMIT_test-latest := 1500
