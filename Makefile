@@ -57,7 +57,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -128,9 +128,7 @@ grade: $(STAMP)
 # piece when it ends (--output-sync), all of them even after one fails (-k), so one log shows
 # every failure. scripts/run_layer.py runs each under a time limit (LIMIT_..., seconds): a
 # layer that hangs is stopped with everything it started, named, and what it printed until
-# then is shown; every layer's log is also kept in test-reports/. The order is make's queue:
-# the book first, so that the browser tests (the longest) start as soon as it is built,
-# beside nbval and then the unit tests; make picks the next ready layer in this order.
+# then is shown; every layer's log is also kept in test-reports/.
 TEST_LAYERS := test-book test-notebooks test-browser test-unit test-pdf test-oldest test-student test-latest
 LIMIT_test-notebooks := 1800
 LIMIT_test-browser := 1800
@@ -138,16 +136,26 @@ LIMIT_test-latest := 1500
 LIMIT_test-oldest := 900
 LIMIT_test-unit := 900
 test: $(STAMP) $(MATHJAX) $(AXE) $(FONTSOURCE)/400.css
+	@mkdir -p test-reports && rm -f test-reports/*.status
 	@$(MAKE) -j2 -k --output-sync=target --no-print-directory $(TEST_LAYERS:%=layer-%)
+	@$(BIN)/python scripts/run_layer.py --summary $(TEST_LAYERS)
 
-# Within one run, a layer that reads what another writes waits for it: the browser and PDF
-# tests for the book test-book builds. The two layers that start Jupyter kernels
-# (test-notebooks, test-latest) never run at the same time: two processes starting kernels
-# at the same moment can take each other's ports and hang (it happened twice).
-layer-test-browser layer-test-pdf: $(filter layer-test-book,$(MAKECMDGOALS))
-layer-test-latest: $(filter layer-test-notebooks,$(MAKECMDGOALS))
+# Within one run (these prerequisites name the layer-* targets only `make test` uses), each
+# slot runs a fixed chain, about half the work each: the book, the browser tests (the longest;
+# they read the book), the PDFs and the student edition; beside them nbval, the unit tests,
+# the oldest and the newest versions. Left to itself, make started the unit tests last. The
+# two layers that start Jupyter kernels (test-notebooks, test-latest) are in one chain: two
+# processes starting kernels at the same moment can take each other's ports and hang. A
+# layer-* target succeeds even when its layer fails (it records the status), so that every
+# chain runs to its end; `make test` then fails, naming the layers that failed.
+layer-test-browser: | layer-test-book
+layer-test-pdf: | layer-test-browser
+layer-test-student: | layer-test-pdf
+layer-test-unit: | layer-test-notebooks
+layer-test-oldest: | layer-test-unit
+layer-test-latest: | layer-test-oldest
 layer-%: $(STAMP)
-	@$(BIN)/python scripts/run_layer.py $* $(or $(LIMIT_$*),600) $(MAKE) --no-print-directory $*
+	@$(BIN)/python scripts/run_layer.py $* $(or $(LIMIT_$*),600) $(MAKE) --no-print-directory $* || true
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -rs --durations=15 tests --ignore=tests/browser --doctest-modules course_utils \
@@ -193,7 +201,7 @@ test-oldest: tests/oldest/requirements.txt
 			&& echo "make test-oldest: SKIPPED, it needs Python 3.11 (OLDEST_PYTHON=/path/to/python3.11); CI runs it"; exit; }; \
 		"$$py" -m venv $(OLDEST) || exit; }; \
 	set -ex; \
-	$(OLDEST)/bin/python -m pip install --quiet --no-compile -r tests/oldest/requirements.txt; \
+	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest/requirements.txt; \
 	$(OLDEST)/bin/python $(ONE_BUILD) $(OLDEST)/bin/python -m pip install --quiet --no-deps -e .; \
 	MPLBACKEND=Agg $(OLDEST)/bin/python tests/oldest/smoke.py
 
@@ -210,6 +218,6 @@ test-latest: $(STAMP)
 		echo "test-latest: the newest releases are the versions nbval ran every chapter on; not run twice"; exit 0; fi; \
 	set -e; \
 	test -x $(LATEST)/bin/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(LATEST); }; \
-	$(LATEST)/bin/python -m pip install --quiet --no-compile --upgrade -r tests/latest/requirements.txt; \
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -r tests/latest/requirements.txt; \
 	$(LATEST)/bin/python $(ONE_BUILD) $(LATEST)/bin/python -m pip install --quiet .; \
 	$(LATEST)/bin/python tests/latest/run_chapters.py --report test-reports/latest-report.txt

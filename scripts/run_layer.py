@@ -1,13 +1,17 @@
 """Run one layer of `make test` under a time limit that names it.
 
 Usage: python scripts/run_layer.py NAME SECONDS COMMAND...
+       python scripts/run_layer.py --summary NAME...
 
 The command's output (stdout and stderr together) goes to test-reports/NAME.log and is
 printed when the layer ends, followed by one line: ``== make NAME: exit N after T s``. A
 layer still running after SECONDS is stopped with every process it started (its own
 session), and the line says so: ``== make NAME: TIMED OUT after T s (limit SECONDS s); the
 output above is what it printed until then``. The exit status is the command's, or 124
-after a time-out (as timeout(1), which macOS lacks).
+after a time-out (as timeout(1), which macOS lacks), and is also written to
+test-reports/NAME.status, so that `make test` can run every layer to its end and then say
+which failed: ``--summary NAME...`` prints each layer's status and exits 1 when any failed
+or did not run.
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ def run(name: str, limit: float, command: list[str]) -> int:
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
+
+        def stop_and_exit(signum, frame):   # make stopped (Ctrl-C, a CI time-out): the layer goes too
+            _stop(process)
+            sys.exit(128 + signum)
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, stop_and_exit)
         try:
             status, timed_out = process.wait(timeout=limit), False
         except subprocess.TimeoutExpired:
@@ -52,6 +63,7 @@ def run(name: str, limit: float, command: list[str]) -> int:
     sys.stdout.flush()
     with open(log, "rb") as printed:
         sys.stdout.buffer.write(printed.read())
+    (REPORTS / f"{name}.status").write_text(f"{status}\n")
     if timed_out:
         print(f"\n== make {name}: TIMED OUT after {seconds:.0f} s (its limit is {limit:g} s); "
               "the output above is what it printed until then", flush=True)
@@ -60,7 +72,21 @@ def run(name: str, limit: float, command: list[str]) -> int:
     return status
 
 
+def summary(names: list[str]) -> int:
+    """Each layer's exit status from test-reports/NAME.status; 1 if any failed or did not run."""
+    failed = []
+    for name in names:
+        path = REPORTS / f"{name}.status"
+        status = path.read_text().strip() if path.exists() else "did not run"
+        if status != "0":
+            failed.append(f"{name} ({'exit ' + status if status.lstrip('-').isdigit() else status})")
+    print("== make test: " + (f"failed: {', '.join(failed)}" if failed else f"all {len(names)} layers passed"))
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--summary"]:
+        return summary(argv[1:])
     if len(argv) < 3:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
