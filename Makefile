@@ -144,7 +144,7 @@ test: $(STAMP) $(MATHJAX) $(AXE) $(FONTSOURCE)/400.css
 # slot runs a fixed chain, about half the work each (measured 2026-12-03 on 2 cores): the
 # book, the browser tests (they read the book), the PDFs, the student edition, the oldest
 # and the newest versions (705 s without the last two); beside them nbval and the unit tests
-# (about 1,070 s). Left to itself, make started the unit tests last. The newest versions
+# (about 880 s). Left to itself, make started the unit tests last. The newest versions
 # (test-latest) start Jupyter kernels, so they also wait for nbval: two processes starting
 # kernels at the same moment can take each other's ports and hang. A
 # layer-* target succeeds even when its layer fails (it records the status), so that every
