@@ -38,7 +38,7 @@ FONTSOURCE := $(VENV)/npm-font/node_modules/@fontsource/noto-sans-jp
 # After a failed build, print the execution reports (a chapter's traceback) into the log.
 SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while read f; do echo "== $$f"; cat "$$f"; done'
 
-.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-unit test-notebooks test-book test-student test-browser test-pdf test-oldest test-latest clean
+.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-setup test-unit test-notebooks test-book test-student test-browser test-pdf test-oldest test-latest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
@@ -135,7 +135,11 @@ LIMIT_test-browser := 1800
 LIMIT_test-latest := 1500
 LIMIT_test-oldest := 900
 LIMIT_test-unit := 900
-test: $(STAMP) $(MATHJAX) $(AXE) $(FONTSOURCE)/400.css
+# What the tests need: the environment (pip, one core) and the npm packages, at once.
+test-setup:
+	@$(MAKE) -j4 --no-print-directory $(STAMP) $(MATHJAX) $(AXE) $(FONTSOURCE)/400.css
+
+test: test-setup
 	@mkdir -p test-reports && rm -f test-reports/*.status
 	@$(MAKE) -j2 -k --output-sync=target --no-print-directory $(TEST_LAYERS:%=layer-%)
 	@$(BIN)/python scripts/run_layer.py --summary $(TEST_LAYERS)

@@ -1,6 +1,6 @@
 """How long grading a class takes: 40 students handing in the solved chapters 1-5.
 
-Usage: python benchmarks/grading_class.py [--per-chapter 8] [--repeats 1] [--jobs 2] [--no-serial]
+Usage: python benchmarks/grading_class.py [--per-chapter 8] [--repeats 1] [--jobs 2] [--no-serial] [--all-cells]
 
 Builds the class of issue #27 ("Speed") from the chapters themselves: each student hands in
 the code cells of one of chapters 1 to 5 as the book has them (solutions included), 8
@@ -10,6 +10,8 @@ it is scored on that chapter's exercises. Then times the instructor's command,
 serial run (--jobs 1), alternated, and prints the wall times, their medians, the ratio of
 the medians, the median seconds per notebook of each chapter (from the grader's progress
 lines) and the machine's load average, since other work on the machine slows every figure.
+With --all-cells the grader runs every code cell instead of the statements the exercises
+need (course_utils.grading.cell_slice): the way it graded before, minutes per chapter.
 Fails if any notebook is not graded in full marks.
 """
 
@@ -50,12 +52,12 @@ def write_class(folder: Path, per_chapter: int) -> int:
     return per_chapter * len(CHAPTERS)
 
 
-def grade(folder: Path, jobs: int) -> tuple[float, list[dict], dict[str, list[float]]]:
+def grade(folder: Path, jobs: int, extra: list[str]) -> tuple[float, list[dict], dict[str, list[float]]]:
     """Wall seconds of one grading, its rows, and the seconds of each notebook by chapter."""
     out = folder.parent / f"grades-{jobs}.csv"
     began = time.monotonic()
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(folder), "--out", str(out),
-                           "--jobs", str(jobs), "--fresh"], capture_output=True, text=True)
+                           "--jobs", str(jobs), "--fresh", *extra], capture_output=True, text=True)
     seconds = time.monotonic() - began
     if done.returncode != 0:
         sys.exit(f"grade.py failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -72,6 +74,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each --jobs, alternated (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="the parallel run's --jobs (default 2)")
     parser.add_argument("--no-serial", action="store_true", help="time only the parallel run")
+    parser.add_argument("--all-cells", action="store_true", help="grade with every code cell run (grade.py --all-cells)")
     args = parser.parse_args()
     announce(REMOVED)
     jobs_list = (args.jobs,) if args.no_serial else (args.jobs, 1)
@@ -84,7 +87,7 @@ def main() -> int:
         times, notebooks = {jobs: [] for jobs in jobs_list}, {jobs: defaultdict(list) for jobs in jobs_list}
         for _ in range(args.repeats):          # alternated, so that a change of load hits both
             for jobs in jobs_list:
-                elapsed, rows, per_chapter = grade(folder, jobs)
+                elapsed, rows, per_chapter = grade(folder, jobs, ["--all-cells"] if args.all_cells else [])
                 short = [row["student"] for row in rows if row["total"] != row["out_of"] or row["status"] != "ok"]
                 if short or len(rows) != count:
                     failed = True

@@ -143,6 +143,9 @@ def parse_args(argv):
                         help="seconds for everything of one submission: restarts, cells, calls and hints")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb,
                         help="memory of each sandbox (where a cgroup can be made) and address space of each process")
+    parser.add_argument("--all-cells", action="store_true",
+                        help="run every code cell of each notebook, not only the statements its exercises need "
+                             "(slower; reports errors in cells the exercises do not use)")
     parser.add_argument("--fresh", action="store_true",
                         help="grade every submission again, discarding the grades kept from an earlier run")
     parser.add_argument("--no-sandbox", action="store_true",
@@ -177,7 +180,7 @@ def main(argv=None) -> int:
     paths = submissions_in(args.submissions)
     options = grading.Options(sandboxed=not args.no_sandbox, cell_timeout=args.cell_timeout,
                               notebook_timeout=args.notebook_timeout, submission_timeout=args.submission_timeout,
-                              limits=sandbox.Limits(memory_mb=args.memory_mb))
+                              limits=sandbox.Limits(memory_mb=args.memory_mb), all_cells=args.all_cells)
     chapters = grading.chapter_exercises(ROOT / "book")
     began = time.monotonic()
     log = lambda line: print(line, flush=True)  # noqa: E731

@@ -4,7 +4,8 @@ Usage: python scripts/run_layer.py NAME SECONDS COMMAND...
        python scripts/run_layer.py --summary NAME...
 
 The command's output (stdout and stderr together) goes to test-reports/NAME.log and is
-printed when the layer ends, followed by one line: ``== make NAME: exit N after T s``. A
+printed when the layer ends, followed by one line: ``== make NAME: exit N after T s (C s of
+CPU)``, C counting the processes it waited for. A
 layer still running after SECONDS is stopped with every process it started (its own
 session), and the line says so: ``== make NAME: TIMED OUT after T s (limit SECONDS s); the
 output above is what it printed until then``. The exit status is the command's, or 124
@@ -17,6 +18,7 @@ or did not run.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -68,7 +70,9 @@ def run(name: str, limit: float, command: list[str]) -> int:
         print(f"\n== make {name}: TIMED OUT after {seconds:.0f} s (its limit is {limit:g} s); "
               "the output above is what it printed until then", flush=True)
     else:
-        print(f"\n== make {name}: exit {status} after {seconds:.0f} s", flush=True)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)   # the processes it waited for, all of them
+        print(f"\n== make {name}: exit {status} after {seconds:.0f} s "
+              f"({usage.ru_utime + usage.ru_stime:.0f} s of CPU)", flush=True)
     return status
 
 

@@ -32,7 +32,7 @@ from course_utils.grading import wire
 from course_utils.grading.borrowed_work import find_borrowed_work
 
 sys.path.insert(0, str(ROOT / "tests"))
-from grading_corpus.corpus import EXPECTED, SUBMISSIONS  # noqa: E402
+from grading_corpus.corpus import EXPECTED, HONEST, SUBMISSIONS  # noqa: E402
 
 GRADE = [sys.executable, str(ROOT / "scripts" / "grade.py")]
 PACKAGE = ROOT / "course_utils"
@@ -113,7 +113,8 @@ def graded(tmp_path_factory):
     honest_digest = hashlib.sha256((submissions / "honest.ipynb").read_bytes()).hexdigest()
     began = time.monotonic()
     grader = subprocess.Popen(GRADE + [str(submissions), "--out", str(out_dir / "grades.csv"), "--jobs", "2",
-                                       "--cell-timeout", "10", "--memory-mb", "1024", "--submission-timeout", "30"],
+                                       "--cell-timeout", "10", "--memory-mb", "1024", "--submission-timeout", "30",
+                                       "--all-cells"],   # every hostile cell runs, needed or not
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = grader.communicate(timeout=600)
     run = subprocess.CompletedProcess(grader.args, grader.returncode, stdout, stderr)
@@ -330,12 +331,52 @@ def test_a_notebook_of_endless_cells_stops_at_its_time_budget(tmp_path):
     write_notebook(tmp_path / "subs" / "loops.ipynb", ["while True:\n    pass"] * 50 + [SUBMISSIONS["honest.ipynb"][2]])
     began = time.monotonic()
     run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--cell-timeout", "2",
-                                  "--notebook-timeout", "5", "--exercises", "ex-output-size"],
+                                  "--notebook-timeout", "5", "--exercises", "ex-output-size",
+                                  "--all-cells"],   # the loops are needed by no exercise
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     row = next(csv.DictReader(open(tmp_path / "g.csv")))
     assert re.search(r"code cells \d to 51 were not run", row["status"]) and row["ex-output-size"] == "0"
     assert time.monotonic() - began < 120
+
+
+def grade_one(tmp_path, cells, *options) -> tuple[dict, str]:
+    """Grade one notebook of ``cells`` on ex-output-size: its CSV row and its feedback."""
+    (tmp_path / "subs").mkdir(parents=True)
+    write_notebook(tmp_path / "subs" / "one.ipynb", cells)
+    run = subprocess.run(GRADE + [str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"), "--cell-timeout", "5",
+                                  "--exercises", "ex-output-size", *options], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    feedback = [row["message"] for row in csv.DictReader(open(tmp_path / "g-feedback.csv"))]
+    return next(csv.DictReader(open(tmp_path / "g.csv"))), "\n".join(feedback)
+
+
+# Cells a chapter has that no exercise needs: a long computation and a cell that raises.
+UNNEEDED = ["import time\ntime.sleep(60)", "figure = 1 / 0"]
+
+
+def test_only_the_statements_the_exercises_need_run_and_all_cells_runs_every_cell(tmp_path):
+    sandbox_or_skip()
+    cells = [SUBMISSIONS["honest.ipynb"][0], *UNNEEDED, HONEST["my_output_size"]]
+    began = time.monotonic()
+    row, _ = grade_one(tmp_path / "sliced", cells)
+    assert (row["status"], row["ex-output-size"]) == ("ok", "1")
+    assert time.monotonic() - began < 30, "the sleeping cell ran"
+    row, feedback = grade_one(tmp_path / "all", cells, "--all-cells")
+    assert row["ex-output-size"] == "1" and row["status"] == "ran with 2 cell error(s)", row["status"]
+    assert "ZeroDivisionError" in feedback
+
+
+def test_a_definition_the_slice_cannot_see_makes_the_whole_notebook_run(tmp_path):
+    """A function that changes a value passed to it is not seen to change it: the slice
+    leaves out the call, the answer raises AttributeError, and the whole notebook runs."""
+    sandbox_or_skip()
+    cells = [SUBMISSIONS["honest.ipynb"][0], "class Settings:\n    pass\nsettings = Settings()",
+             "def configure(s):\n    s.padding_factor = 2", "configure(settings)",
+             "def my_output_size(W, H, s=1, P=0):\n    return (W + settings.padding_factor * P - H) // s + 1"]
+    row, feedback = grade_one(tmp_path, cells)
+    assert (row["status"], row["ex-output-size"]) == ("ok", "1")
+    assert "every code cell ran again" in feedback
 
 
 UNPRIVILEGED_CELLS = [
@@ -355,7 +396,7 @@ from pathlib import Path
 from course_utils import grading
 from course_utils.grading import sandbox
 root = Path(sys.argv[1])
-options = grading.Options(cell_timeout=30)
+options = grading.Options(cell_timeout=30, all_cells=True)
 grade = grading.grade_submission(root / "one.ipynb", root, {}, options, ["ex-output-size"])
 print(json.dumps(dict(uid=__import__("os").getuid(), unusable=sandbox.sandbox_available(), log=grade.log,
                       passed=grade.verdicts["ex-output-size"].passed, status=grade.status,
@@ -428,7 +469,7 @@ def cgroups_or_skip():
 def _log_of_one_cell(tmp_path, cell: str, cell_timeout: float, limits) -> str:
     """Grade a notebook of one cell in the sandbox under ``limits``; its log, as one line."""
     write_notebook(tmp_path / "one.ipynb", [cell])
-    options = grading.Options(cell_timeout=cell_timeout, limits=limits)
+    options = grading.Options(cell_timeout=cell_timeout, limits=limits, all_cells=True)   # no exercise needs it
     return " ".join(grading.grade_submission(tmp_path / "one.ipynb", tmp_path, {}, options, ["ex-output-size"]).log)
 
 

@@ -33,7 +33,7 @@ def test_a_layer_that_ends_keeps_its_status_and_says_its_time(tmp_path):
     run = subprocess.run(RUN_LAYER + ["test-fails", "60", "sh", "-c", "echo some output; exit 3"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 3
-    assert run.stdout.startswith("some output") and "== make test-fails: exit 3 after 0 s" in run.stdout
+    assert run.stdout.startswith("some output") and "== make test-fails: exit 3 after 0 s (" in run.stdout
 
 
 def test_the_summary_names_each_layer_that_failed_or_did_not_run(tmp_path):

@@ -29,23 +29,13 @@ from __future__ import annotations
 
 import ast
 
+from course_utils.grading.cell_slice import parse, python_source
 from course_utils.grading.policy import not_credited
 
 OPAQUE_CALLS = {"exec", "eval", "compile", "__import__", "globals", "vars", "locals"}
 OPAQUE_MODULES = ("importlib", "inspect", "builtins", "ctypes", "sys.modules", "sys.setprofile",
                   "sys.settrace", "sys._getframe", "gc.get_referrers", "marshal", "pickle", "types.FunctionType",
                   "types.CodeType")
-
-
-def _python(source: str) -> str:
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:
-        return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    try:
-        return TransformerManager().transform_cell(source)
-    except Exception:  # a cell IPython cannot read either
-        return source
 
 
 def _opaque(dotted: str) -> bool:
@@ -91,7 +81,7 @@ class _Notebook:
         self.mutations: dict[str, list[ast.AST]] = {}
         for source in cells:
             try:
-                tree = ast.parse(_python(source))
+                tree = parse(python_source(source))
             except (SyntaxError, ValueError):
                 continue
             for statement in tree.body:

@@ -28,6 +28,8 @@ import hashlib
 import re
 from pathlib import Path
 
+from course_utils.grading.cell_slice import parse
+
 MIN_NODES = 45   # the shortest exercise solutions of the book (formulas of one line: 23 to 40 nodes) are below
 MAGIC = re.compile(r"^\s*[%!].*$", re.M)          # IPython magics and shell lines: not Python
 CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(?:(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$", re.S | re.M)
@@ -35,7 +37,7 @@ CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(?:(?::[^\n]*\n)*)(?P<body>.*?
 
 def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(MAGIC.sub("", source))
+        return parse(MAGIC.sub("", source))
     except (SyntaxError, ValueError):
         return None
 

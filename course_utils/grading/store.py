@@ -17,9 +17,9 @@ from pathlib import Path
 
 from course_utils.atomic_files import write_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # The fields of a grade as plain data (dataclasses.asdict of grading.SubmissionGrade).
-GRADE_FIELDS = {"student", "status", "verdicts", "log", "seconds"}
+GRADE_FIELDS = {"student", "status", "verdicts", "log", "seconds", "sliced"}
 
 
 def code_digest(package: Path) -> bytes:

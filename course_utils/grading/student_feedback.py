@@ -77,7 +77,9 @@ def feedback_html(grade, lang: str, lateness: Lateness | None = None) -> str:
     with using_language(lang):
         rows = "\n".join(_exercise_row(label, verdict, lang) for label, verdict in grade.verdicts.items())
         log = "\n".join(f"<li>{_e(line)}</li>" for line in grade.log)
-        ran, late = _("Every code cell ran without an error."), _late_line(lateness)
+        ran = _("The code your exercises need ran without an error.") if grade.sliced else \
+            _("Every code cell ran without an error.")
+        late = _late_line(lateness)
         words = {key: _e(text) for key, text in {
             "title": _("Feedback on your notebook"), "exercise": _("Exercise"), "verdict": _("Verdict"),
             "details": _("Details"), "notebook": _("Your notebook"),

@@ -34,13 +34,16 @@ from pathlib import Path
 import nbformat
 
 from course_utils import checks
-from course_utils.grading import sandbox, wire
+from course_utils.grading import cell_slice, sandbox, wire
 from course_utils.i18n import _, using_language
 from course_utils.grading.policy import BUILDS_ON, THREADS, is_audited
 from course_utils.grading.borrowed_work import find_borrowed_work
 from course_utils.time_limit import TimeLimitExceeded
 
 MAX_NOTEBOOK_BYTES = 32 * 2**20
+# Errors after which a sliced notebook is graded again with every cell: what a statement the
+# slice left out would have defined.
+MISSED_NAME_ERRORS = ("NameError", "AttributeError", "UnboundLocalError")
 START_TIMEOUT_S = 60.0
 CALL_MARGIN_S = 3.0
 
@@ -56,6 +59,7 @@ class Options:
     max_starts: int = 5            # worker starts per submission (the first one included)
     submission_timeout: float = 900.0  # seconds for everything: every start, cell, call and hint
     privileged: bool | None = None   # None: as root, a user of its own per sandbox (course_utils.grading.sandbox)
+    all_cells: bool = False        # run every code cell, not only the statements the exercises need
 
 
 @dataclasses.dataclass
@@ -74,6 +78,7 @@ class SubmissionGrade:
     verdicts: dict[str, Verdict]
     log: list[str]
     seconds: float = 0.0
+    sliced: bool = False      # only the statements the exercises need ran (course_utils.grading.cell_slice)
 
     @property
     def total(self) -> int:
@@ -104,9 +109,12 @@ class Session:
     """The sandboxed worker of one submission; restarted with bad cells skipped when needed."""
 
     def __init__(self, notebook_bytes: bytes, notebook_name: str, cells: list[str], names: list[str],
-                 options: Options):
+                 options: Options, run: list[str] | None = None, deadline: float | None = None):
         self.notebook_bytes, self.notebook_name = notebook_bytes, notebook_name
         self.cells, self.names, self.options = cells, names, options
+        self.run = cells if run is None else run   # the source run of each cell ("" for none)
+        self.sliced = run is not None
+        self.missed_names = False   # a NameError or AttributeError, the sign of a slice too thin
         self.process: subprocess.Popen | None = None
         self.reader: wire.Reader | None = None
         self.starts = 0
@@ -118,7 +126,7 @@ class Session:
         self.audit: dict[str, set[str]] = {}
         self.log: list[str] = []
         self.out_of_time: str | None = None
-        self.deadline = time.monotonic() + options.submission_timeout
+        self.deadline = time.monotonic() + options.submission_timeout if deadline is None else deadline
 
     def _left(self) -> float:
         """Seconds left of the submission's whole budget; NotGraded when none are left."""
@@ -168,8 +176,8 @@ class Session:
     def _run_cells(self) -> bool:
         """Run every cell not skipped; False if the worker had to be killed (then start again)."""
         deadline = time.monotonic() + self.options.notebook_timeout
-        for index, source in enumerate(self.cells):
-            if index in self.skipped:
+        for index, source in enumerate(self.run):
+            if index in self.skipped or not source.strip():
                 continue
             limit = min(self.options.cell_timeout, deadline - time.monotonic(), self._left())
             if limit <= 0:
@@ -189,6 +197,7 @@ class Session:
             else:
                 if header.get("error"):
                     self.cell_errors.setdefault(index, str(header["error"])[:300])
+                    self.missed_names |= str(header["error"]).startswith(MISSED_NAME_ERRORS)
                 continue
             self._left()     # a cell cut short by the submission's budget is not skipped: grading stops
             self.kill()
@@ -200,6 +209,10 @@ class Session:
             header, _ = self._receive(min(START_TIMEOUT_S, self._left()), "names")
             found = header.get("found")
             self.found = {name: str(found.get(name, "missing"))[:100] for name in self.names}
+            # A name missing from the slice but written somewhere in the notebook: perhaps bound
+            # where the slice cannot see it (a name written nowhere is missing from every run).
+            self.missed_names |= any(found == "missing" and re.search(rf"\b{re.escape(name)}\b", "\n".join(self.cells))
+                                     for name, found in self.found.items())
         except (wire.WireError, OSError, AttributeError):
             self.kill()
             self.log.append("the kernel did not say which functions it defines")
@@ -263,6 +276,7 @@ class Session:
             self._left()       # cut short by the submission's budget: grading stops here
             raise TimeLimitExceeded()
         if event == "raised":
+            self.missed_names |= str(header.get("type")) in MISSED_NAME_ERRORS
             raise _student_exception(header.get("type", "Exception"), header.get("message", ""))
         if event == "unreadable":
             raise UnreadableResult(f"returned {str(header.get('why'))[:200]}, which the grader cannot read back")
@@ -459,7 +473,22 @@ def _grade_notebook(path: Path, student: str, raw: bytes, notebook, chapters: di
     labels = exercises_for(notebook, path, chapters, requested)
     cells = [cell.get("source", "") for cell in notebook.cells if cell.get("cell_type") == "code"]
     names = [checks.EXERCISES[label][0] for label in labels]
-    session = Session(raw, path.name, cells, names, options)
+    run = None if options.all_cells else cell_slice.needed_sources(cells, names)
+    deadline = time.monotonic() + options.submission_timeout   # for both runs together
+    session, verdicts, status = _grade_cells(raw, path, cells, names, labels, options, run, deadline)
+    log = []
+    if session.sliced and session.missed_names:   # the slice may have left out a definition
+        log.append("a name was missing when only the code the exercises need ran: every code cell ran again")
+        session, verdicts, status = _grade_cells(raw, path, cells, names, labels, options, None, deadline)
+    log += session.log + [f"code cell {i + 1}: {error}" for i, error in sorted(session.cell_errors.items())]
+    return SubmissionGrade(student, status, verdicts, log, time.monotonic() - began, session.sliced)
+
+
+def _grade_cells(raw: bytes, path: Path, cells: list[str], names: list[str], labels: list[str],
+                 options: Options, run: list[str] | None, deadline: float) -> tuple[Session, dict[str, Verdict], str]:
+    """One grading of the notebook, running ``run`` (every cell when None) until
+    ``deadline``: the session, the verdicts and the status."""
+    session = Session(raw, path.name, cells, names, options, run, deadline)
     verdicts, status = {}, None
     try:
         session.start()
@@ -471,5 +500,4 @@ def _grade_notebook(path: Path, student: str, raw: bytes, notebook, chapters: di
         session.kill()
     for label in labels:
         verdicts.setdefault(label, Verdict(label, False, _("Not graded ({status})").format(status=status)))
-    log = session.log + [f"code cell {i + 1}: {error}" for i, error in sorted(session.cell_errors.items())]
-    return SubmissionGrade(student, status or _status(session), verdicts, log, time.monotonic() - began)
+    return session, verdicts, status or _status(session)

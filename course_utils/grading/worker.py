@@ -28,6 +28,7 @@ import threading
 from pathlib import Path
 
 from course_utils.grading import wire
+from course_utils.grading.cell_slice import python_source
 from course_utils import time_limit
 from course_utils.grading.policy import NOT_CREDITED, THREADS
 from course_utils.time_limit import TimeLimitExceeded
@@ -107,14 +108,6 @@ class _Shell:
 _SHELL = _Shell()
 
 
-def _python_source(source: str) -> str:
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:
-        return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    return TransformerManager().transform_cell(source)
-
-
 def _one_line(error: BaseException) -> str:
     try:
         text = str(error)
@@ -143,7 +136,7 @@ class Worker:
     def cell(self, header, blobs):
         error = None
         try:
-            code = compile(_python_source(str(header["source"])), f"<cell {header.get('index')}>", "exec")
+            code = compile(python_source(str(header["source"])), f"<cell {header.get('index')}>", "exec")
             with time_limit.time_limit(float(header["time_limit"])):
                 exec(code, self.namespace)
         except BaseException as raised:  # the student's error, SystemExit and time limit included

@@ -101,13 +101,19 @@ def open_page(browser, server, path, width=1280, height=900):
 def view(browser, server):
     """``view(path, width=1280, height=900)``: the page and its log, loaded once and shared by
     every test that only reads it (a page load with its math typeset costs about a second
-    of CPU). Tests that press keys or type open their own page with ``open_page``."""
+    of CPU); another width resizes the loaded page, as a reader turning a tablet or
+    narrowing a window does, instead of loading it again. Tests that press keys or type
+    open their own page with ``open_page``."""
     pages = {}
 
     def view(path, width=1280, height=900):
-        if (path, width, height) not in pages:
-            pages[path, width, height] = open_page(browser, server, path, width, height)
-        return pages[path, width, height]
+        if path not in pages:
+            pages[path] = open_page(browser, server, path, width, height)
+        page, log = pages[path]
+        if page.viewport_size != {"width": width, "height": height}:
+            page.set_viewport_size({"width": width, "height": height})
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        return page, log
 
     yield view
     for page, _ in pages.values():
