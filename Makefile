@@ -38,7 +38,7 @@ FONTSOURCE := $(VENV)/npm-font/node_modules/@fontsource/noto-sans-jp
 # After a failed build, print the execution reports (a chapter's traceback) into the log.
 SHOW_REPORTS := sh -c 'find "$$0/html/reports" -name "*.log" 2>/dev/null | while read f; do echo "== $$f"; cat "$$f"; done'
 
-.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-setup test-unit test-notebooks test-book test-student test-browser test-pdf test-oldest test-latest clean
+.PHONY: help venv book pdf notebooks reproduce experiments student grade test test-setup test-unit test-notebooks test-book test-student test-browser test-browser-pages test-browser-explorers test-pdf test-oldest test-latest clean
 
 help:
 	@echo "make book       create .venv and build the HTML book into _build/html"
@@ -91,10 +91,12 @@ book: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
 
 # Every built page printed by Debian's Chromium in table-of-contents order, then merged;
 # nothing is executed again. The front page links the PDF once it exists.
+# The two editions print at once: each mostly waits on its pages.
 pdf: $(STAMP)
 	test -f _build/html/index.html || $(MAKE) book
-	$(BIN)/python scripts/book_pdf.py _build/html _build/pdf/book.pdf
-	$(BIN)/python scripts/book_pdf.py _build/html/ja _build/pdf/book-ja.pdf --edition ja
+	$(BIN)/python scripts/book_pdf.py _build/html _build/pdf/book.pdf & english=$$!; \
+	$(BIN)/python scripts/book_pdf.py _build/html/ja _build/pdf/book-ja.pdf --edition ja; japanese=$$?; \
+	wait $$english && exit $$japanese
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_chapters.py $(CHAPTERS)
@@ -129,9 +131,10 @@ grade: $(STAMP)
 # every failure. scripts/run_layer.py runs each under a time limit (LIMIT_..., seconds): a
 # layer that hangs is stopped with everything it started, named, and what it printed until
 # then is shown; every layer's log is also kept in test-reports/.
-TEST_LAYERS := test-book test-notebooks test-browser test-unit test-pdf test-oldest test-student test-latest
+TEST_LAYERS := test-book test-notebooks test-browser-pages test-browser-explorers test-unit test-pdf test-oldest test-student test-latest
 LIMIT_test-notebooks := 1800
-LIMIT_test-browser := 1800
+LIMIT_test-browser-pages := 1800
+LIMIT_test-browser-explorers := 1800
 LIMIT_test-latest := 1500
 LIMIT_test-oldest := 900
 LIMIT_test-unit := 900
@@ -141,24 +144,24 @@ test-setup:
 
 test: test-setup
 	@mkdir -p test-reports && rm -f test-reports/*.status
-	@$(MAKE) -j2 -k --output-sync=target --no-print-directory $(TEST_LAYERS:%=layer-%)
+	@$(MAKE) -j4 -k --output-sync=target --no-print-directory $(TEST_LAYERS:%=layer-%)
 	@$(BIN)/python scripts/run_layer.py --summary $(TEST_LAYERS)
 
-# Within one run (these prerequisites name the layer-* targets only `make test` uses), each
-# slot runs a fixed chain, about half the work each (measured 2026-12-03 on 2 cores): the
-# book, the browser tests (they read the book), the PDFs, the student edition, the oldest
-# and the newest versions (705 s without the last two); beside them nbval and the unit tests
-# (about 880 s). Left to itself, make started the unit tests last. The newest versions
-# (test-latest) start Jupyter kernels, so they also wait for nbval: two processes starting
-# kernels at the same moment can take each other's ports and hang. A
-# layer-* target succeeds even when its layer fails (it records the status), so that every
-# chain runs to its end; `make test` then fails, naming the layers that failed.
-layer-test-browser: | layer-test-book
-layer-test-pdf: | layer-test-browser
-layer-test-student: | layer-test-pdf
+# Within one run (these prerequisites name the layer-* targets only `make test` uses), four
+# chains at once on CI's 2 cores, since the browser layers mostly wait on pages (measured
+# 2026-12-03: 130 s of CPU in 365 s): the book, then the pages' tests, the student
+# edition, the oldest and the newest versions; the book, then the explorers' tests and the
+# PDFs; nbval; the unit tests. The newest versions (test-latest) start Jupyter kernels, so
+# they also wait for nbval: two processes starting kernels at the same moment can take
+# each other's ports and hang (the unit tests start none). A layer-* target succeeds even
+# when its layer fails (it records the status), so that every chain runs to its end;
+# `make test` then fails, naming the layers that failed.
+layer-test-browser-pages: | layer-test-book
+layer-test-browser-explorers: | layer-test-book
+layer-test-pdf: | layer-test-browser-explorers
+layer-test-student: | layer-test-browser-pages
 layer-test-oldest: | layer-test-student
 layer-test-latest: | layer-test-oldest layer-test-notebooks
-layer-test-unit: | layer-test-notebooks
 layer-%: $(STAMP)
 	@$(BIN)/python scripts/run_layer.py $* $(or $(LIMIT_$*),600) $(MAKE) --no-print-directory $* || true
 
@@ -183,10 +186,18 @@ test-book: $(STAMP) $(MATHJAX) $(FONTSOURCE)/400.css
 test-student: student
 	$(BIN)/python -m pytest -q -rs tests/test_student_edition.py::test_student_html_holds_no_solution
 
-# The built HTML in headless Chromium (Debian's chromium; .ci/run installs it).
-test-browser: $(STAMP) $(AXE)
+# The built HTML in headless Chromium (Debian's chromium; .ci/run installs it), in two
+# layers that `make test` runs at once (each mostly waits on pages): every page as a reader
+# sees it, then the explorers, the Japanese edition's switch and fonts, and launch links.
+BROWSER_PAGES := tests/browser/test_reader_view.py tests/browser/test_book_in_browser.py
+test-browser: test-browser-pages test-browser-explorers
+test-browser-pages: $(STAMP) $(AXE)
 	test -f _build/html/index.html || $(MAKE) test-book
-	$(BIN)/python -m pytest -q -rs --durations=15 tests/browser --ignore=tests/browser/test_pdf.py
+	$(BIN)/python -m pytest -q -rs --durations=15 $(BROWSER_PAGES)
+test-browser-explorers: $(STAMP)
+	test -f _build/html/index.html || $(MAKE) test-book
+	$(BIN)/python -m pytest -q -rs --durations=15 tests/browser --ignore=tests/browser/test_pdf.py \
+		$(BROWSER_PAGES:%=--ignore=%)
 
 # Both PDFs printed from the built book, then read back (tests/browser/test_pdf.py).
 test-pdf: $(STAMP)

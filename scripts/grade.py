@@ -3,7 +3,7 @@
 Usage: python scripts/grade.py SUBMISSIONS [--out grades.csv] [--exercises ex-a,ex-b] [--jobs N]
                                            [--cell-timeout 60] [--notebook-timeout 600]
                                            [--submission-timeout 900] [--memory-mb 4096] [--no-sandbox]
-                                           [--scheduler tcp://HOST:PORT] [--fresh]
+                                           [--scheduler tcp://HOST:PORT] [--fresh] [--all-cells]
                                            [--due TIME] [--late-penalty 0%/day] [--late-floor 0%]
                                            [--manifest CSV] [--assignment "CNN exercises"]
 
@@ -11,7 +11,8 @@ Every *.ipynb under SUBMISSIONS (files and folders whose names begin with a dot 
 one student, named by its path relative to SUBMISSIONS. Its code cells run in a bubblewrap
 sandbox of its own (no network, no other file than itself and the read-only course, limits on memory, processes,
 CPU and file size, printed with those that do not hold on this machine and why; everything it
-started is killed when it is done). The checkers of
+started is killed when it is done), each cell reduced to the statements the exercises need
+(course_utils.grading.cell_slice; every statement with --all-cells). The checkers of
 course_utils.checks then run in the grading process (not the sandbox) on stand-ins that call
 the student's functions in the sandbox (see course_utils.grading). Each submission is a Dask
 task (course_utils.cluster): --jobs at once in this process (default: one per core), or on
@@ -121,7 +122,8 @@ def rows_of(grades: list[grading.SubmissionGrade]) -> tuple[list[dict], list[dic
             feedback.append({"student": grade.student, "exercise": label, "passed": int(verdict.passed),
                              "message": verdict.message})
         feedback.append({"student": grade.student, "exercise": "(notebook)", "passed": "",
-                         "message": "; ".join(grade.log) or "every code cell ran without error"})
+                         "message": "; ".join(grade.log) or ("the code the exercises need ran without error"
+                                                             if grade.sliced else "every code cell ran without error")})
     return summary, feedback
 
 

@@ -201,7 +201,7 @@ def class_report_html(grades, languages: dict[str, str], scores: dict[str, float
 <h2>Late notebooks</h2>
 {_table(["notebook", "late by", "points deducted", "score (%)"], late, numeric={2, 3}) if late else "<p>None.</p>"}
 <h2>Notebooks that did not run in full</h2>
-{_table(["notebook", "status"], did_not_run) if did_not_run else "<p>Every notebook ran without an error.</p>"}
+{_table(["notebook", "status"], did_not_run) if did_not_run else "<p>No notebook raised an error in what ran.</p>"}
 <h2>Same functions</h2>
 {_similarity_section(groups, short)}
 <h2>Every notebook</h2>

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 MODULES = ["data", "ops", "im2col", "confusion", "atomic_files", "checks", "plots", "activations", "run_store",
-           "models", "architectures", "experiments.sweep", "explorers", "grading.submission", "grading.worker"]
+           "models", "architectures", "experiments.sweep", "explorers", "grading.submission", "grading.worker",
+           "grading.cell_slice"]
 
 
 def main():
@@ -50,7 +51,10 @@ def main():
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%time x = 1")]), path)
         _, notebook = modules["grading.submission"]._read(path)
         assert notebook.cells[0].source == "%time x = 1"
-    assert "get_ipython()" in modules["grading.worker"]._python_source("%time x = 1")
+    cell_slice = modules["grading.cell_slice"]
+    assert "get_ipython()" in cell_slice.python_source("%time x = 1")
+    assert cell_slice.needed_sources(["import numpy as np\nbig = np.ones(9)", "def my_f():\n    return np"],
+                                     ["my_f"]) == ["import numpy as np", "def my_f():\n    return np"]
     print("1 passed, 0 failed")
 
 
