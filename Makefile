@@ -98,6 +98,13 @@ pdf: $(STAMP)
 	$(BIN)/python scripts/book_pdf.py _build/html/ja _build/pdf/book-ja.pdf --edition ja; japanese=$$?; \
 	wait $$english && exit $$japanese
 
+# TensorFlow runs on one thread in the chapters' kernels, when their outputs are stored
+# (make notebooks) and when they are compared (nbval, test-latest): the same arithmetic in
+# both (a training run's last digits depend on how its sums are split between threads), and
+# a quarter less CPU than two threads spinning on CI's 2 cores (measured on chapter 6).
+notebooks test-notebooks test-latest: export TF_NUM_INTRAOP_THREADS := 1
+notebooks test-notebooks test-latest: export TF_NUM_INTEROP_THREADS := 1
+
 notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_chapters.py $(CHAPTERS)
 	$(BIN)/python scripts/translations.py notebooks   # the Japanese notebooks take the new outputs
@@ -199,17 +206,23 @@ test-browser-explorers: $(STAMP)
 	$(BIN)/python -m pytest -q -rs --durations=15 tests/browser --ignore=tests/browser/test_pdf.py \
 		$(BROWSER_PAGES:%=--ignore=%)
 
-# Both PDFs printed from the built book, then read back (tests/browser/test_pdf.py).
+# Both editions printed from the built book, then read back (tests/browser/test_pdf.py): a
+# sample of pages, since each page is printed the same way and printing every page of both
+# editions took most of a test run's CPU (`make pdf` prints them all).
+PDF_SAMPLE := book/00_intro,book/02_stride,book/05_backprop,book/08_what_it_learned
 test-pdf: $(STAMP)
 	test -f _build/html/index.html || $(MAKE) test-book
-	$(MAKE) pdf
-	$(BIN)/python -m pytest -q -rs tests/browser/test_pdf.py
+	$(BIN)/python scripts/book_pdf.py _build/html _build/pdf-sample/book.pdf --only $(PDF_SAMPLE) & english=$$!; \
+	$(BIN)/python scripts/book_pdf.py _build/html/ja _build/pdf-sample/book-ja.pdf --edition ja --only $(PDF_SAMPLE); \
+	japanese=$$?; wait $$english && test $$japanese = 0
+	PDF_DIR=_build/pdf-sample PDF_ONLY=$(PDF_SAMPLE) $(BIN)/python -m pytest -q -rs tests/browser/test_pdf.py
 
 # course_utils on the oldest versions it claims to support (pyproject.toml lower bounds), on
 # Python 3.11: NumPy 1.23.5 has no wheels for newer Pythons. OLDEST_PYTHON=... names the
 # interpreter, else python3.11 or python3 on PATH. With no Python 3.11 the layer is skipped
 # with a message, except in CI (CI set to anything but empty, 0, false, no or off, the rule of
-# tests/conftest.py's in_ci()), where that fails.
+# tests/conftest.py's in_ci()), where that fails. Its packages are not byte-compiled (pip
+# --no-compile): the smoke test imports a few of TensorFlow's thousands of modules.
 OLDEST := .venv-oldest
 test-oldest: tests/oldest/requirements.txt
 	@test -x $(OLDEST)/bin/python || { \
@@ -217,7 +230,7 @@ test-oldest: tests/oldest/requirements.txt
 			&& echo "make test-oldest: SKIPPED, it needs Python 3.11 (OLDEST_PYTHON=/path/to/python3.11); CI runs it"; exit; }; \
 		"$$py" -m venv $(OLDEST) || exit; }; \
 	set -ex; \
-	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest/requirements.txt; \
+	$(OLDEST)/bin/python -m pip install --quiet --no-compile -r tests/oldest/requirements.txt; \
 	$(OLDEST)/bin/python $(ONE_BUILD) $(OLDEST)/bin/python -m pip install --quiet --no-deps -e .; \
 	MPLBACKEND=Agg $(OLDEST)/bin/python tests/oldest/smoke.py
 

@@ -10,6 +10,8 @@ Usage: ``python scripts/book_pdf.py _build/html _build/pdf/book.pdf`` (``make pd
 ``python scripts/book_pdf.py _build/html/ja _build/pdf/book-ja.pdf --edition ja`` for the
 Japanese edition (its own ``ja/_toc.yml``, title and link text; its Japanese set in the
 book's own Noto Sans JP subset, so it prints on a machine with no Japanese font).
+``--only book/00_intro,book/05_backprop`` prints those pages alone, and links nothing
+(`make test-pdf` tests the printing on such a sample: each page is printed the same way).
 ``CHROMIUM=/path/to/chromium-or-chrome`` names another browser (on macOS, Google Chrome's
 ``/Applications/Google Chrome.app/Contents/MacOS/Google Chrome``).
 """
@@ -89,6 +91,15 @@ def page_footer_css(title: str) -> str:
             'font-family: var(--pst-font-family-base, sans-serif); } }' % quoted)
 
 
+def only_pages(pages: list[str], only: str) -> list[str] | None:
+    """``pages`` (in table-of-contents order) limited to the comma-separated names of
+    ``only`` (all when it is empty); None when one of them is not among the pages."""
+    wanted = [name.strip() for name in only.split(",") if name.strip()]
+    if any(name not in pages for name in wanted):
+        return None
+    return [page for page in pages if page in wanted] if wanted else pages
+
+
 def print_pages(html_dir: Path, pages: list[str]) -> list[tuple[str, bytes]]:
     """(title, PDF bytes) of each page, printed by headless Chromium with every outside request blocked."""
     from playwright.sync_api import sync_playwright
@@ -163,9 +174,15 @@ def main(argv=None) -> int:
     parser.add_argument("html", type=Path, help="the built HTML book (_build/html)")
     parser.add_argument("out", type=Path, help="the PDF to write (_build/pdf/book.pdf)")
     parser.add_argument("--edition", choices=sorted(EDITIONS), default="en", help="en (default) or ja")
+    parser.add_argument("--only", default="", metavar="PAGE,PAGE",
+                        help="print only these pages of the table of contents, in its order (a sample, as "
+                             "`make test-pdf` prints); the front page is then not linked to it")
     args = parser.parse_args(argv)
     toc, title, _, _ = EDITIONS[args.edition]
-    pages = toc_pages(toc)
+    pages = only_pages(toc_pages(toc), args.only)
+    if pages is None:
+        print(f"--only: {args.only!r} names pages that are not in {toc}", file=sys.stderr)
+        return 2
     missing = [p for p in pages if not (args.html / f"{p}.html").exists()]
     if missing:
         print(f"html: pages of _toc.yml missing from {args.html}: {missing}; run make book first",
@@ -177,7 +194,8 @@ def main(argv=None) -> int:
         return 1
     start = time.perf_counter()
     count = merge(print_pages(args.html, pages), args.out, title)
-    link_from_front_page(args.html, args.out, count, pages[0], args.edition)
+    if not args.only:
+        link_from_front_page(args.html, args.out, count, pages[0], args.edition)
     print(f"{args.out}: {len(pages)} chapters, {count} pages, {args.out.stat().st_size / 1e6:.1f} MB "
           f"in {time.perf_counter() - start:.0f} s")
     return 0

@@ -109,12 +109,20 @@ def check_progress(lines: list[str], count: int) -> list[re.Match]:
 
 
 @pytest.fixture(scope="module")
-def local_client():
+def started_cluster():
     """The default path of `make experiments`: a LocalCluster of 2 single-threaded workers."""
     lines = []
     with cluster.connect(workers=2, log=lines.append, threads=1) as client:
         assert lines == ["Local Dask cluster: 2 worker process(es), one task at a time each, 1 thread(s) per task"]
         yield client
+
+
+@pytest.fixture
+def local_client(started_cluster):
+    """The cluster with both its workers: one killed by an earlier test is restarted by its
+    nanny, which takes a while on a busy CI machine."""
+    started_cluster.wait_for_workers(2, timeout=180)
+    return started_cluster
 
 
 def test_the_workers_run_tensorflow_and_blas_on_one_thread(local_client):

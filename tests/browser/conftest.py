@@ -17,6 +17,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
+# The Japanese pages opened in the browser (the others are read from disk: their theme,
+# code, math and figures are the English pages'): those whose layout differs from their
+# English twins' in more than the language: the header (its switch reads "English"), wide
+# tables and long math. Japanese prose wraps between any two characters.
+JA_SAMPLE = ["ja/index.html", "ja/book/00_intro.html", "ja/book/05_backprop.html",
+             "ja/book/10_architecture.html", "ja/book/glossary.html", "ja/book/appendix/notation.html"]
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]

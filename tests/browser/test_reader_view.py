@@ -19,19 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HTML, ROOT, need_chromium, open_page
+from conftest import HTML, JA_SAMPLE, ROOT, need_chromium, open_page
 
 SHOTS = ROOT / "test-reports" / "screenshots"
 REPORT = ROOT / "test-reports" / "accessibility.md"
 AXE = ROOT / ".venv" / "npm-axe" / "node_modules" / "axe-core" / "axe.min.js"
 PAGES = ["index.html"] + sorted(p.relative_to(HTML).as_posix() for p in HTML.glob("book/**/*.html"))
-# The Japanese pages checked at phone width and by axe: those whose layout differs from
-# their English twins' in more than the language: the header (its switch reads "English"),
-# wide tables and long math. Code, math, figures and the theme are the English ones, and
-# Japanese prose wraps between any two characters, so the others add time, not coverage
-# (every Japanese page is still loaded, its images' alt text read, in test_book_in_browser).
-JA_SAMPLE = ["ja/index.html", "ja/book/00_intro.html", "ja/book/05_backprop.html",
-             "ja/book/10_architecture.html", "ja/book/glossary.html", "ja/book/appendix/notation.html"]
 WIDTHS = {"desktop": 1280, "phone": 390}
 EXPLORER_PAGES = {"book/01_convolution.html": 1, "book/02_stride.html": 1, "book/04_pooling.html": 1,
                   "book/08_what_it_learned.html": 2, "book/10_architecture.html": 1}
