@@ -100,8 +100,8 @@ pdf: $(STAMP)
 
 # TensorFlow runs on one thread in the chapters' kernels, when their outputs are stored
 # (make notebooks) and when they are compared (nbval, test-latest): the same arithmetic in
-# both (a training run's last digits depend on how its sums are split between threads), and
-# a quarter less CPU than two threads spinning on CI's 2 cores (measured on chapter 6).
+# both (a training run's last digits depend on how its sums are split between threads).
+# Chapter 6 alone used 28% less CPU so; in a whole CI run the kernels' CPU barely changed.
 notebooks test-notebooks test-latest: export TF_NUM_INTRAOP_THREADS := 1
 notebooks test-notebooks test-latest: export TF_NUM_INTEROP_THREADS := 1
 
