@@ -130,3 +130,12 @@ def test_a_parse_spoiled_by_another_thread_is_tried_again(monkeypatch):
     monkeypatch.setattr(cell_slice, "PARSE_TRIES", 2)     # one failure more than it tries: raised
     with pytest.raises(SystemError):
         cell_slice.parse("x = 1")
+
+
+def test_a_cell_nested_too_deeply_to_parse_runs_the_notebook_whole_and_stops_no_check():
+    """Python's parser raises MemoryError on 200,000 nested minus signs: a student's cell
+    must not stop the grader (the worker reports the cell's own error when it runs)."""
+    deep = "-" * 200_000 + "1"
+    assert cell_slice.needed_sources([deep, "def my_f():\n    return 1"], ["my_f"]) is None
+    from course_utils.grading.borrowed_work import find_borrowed_work
+    assert find_borrowed_work([deep, "def my_f():\n    return 1"], "my_f", ()) is None

@@ -50,11 +50,14 @@ PARSE_TRIES = 5
 
 
 def parse(source: str) -> ast.Module:
-    """``ast.parse``, one thread of the grader at a time, tried again after the failure above."""
+    """``ast.parse``, one thread of the grader at a time, tried again after the failure above;
+    SyntaxError also for source nested too deeply to parse (Python raises MemoryError)."""
     for attempt in range(PARSE_TRIES):
         try:
             with AST_LOCK:
                 return ast.parse(source)
+        except (RecursionError, MemoryError):   # a student's 100,000 nested brackets: not readable here
+            raise SyntaxError("nested too deeply for the parser") from None
         except SystemError:
             if attempt == PARSE_TRIES - 1:
                 raise
@@ -145,7 +148,10 @@ def _is_opaque(statement: ast.stmt) -> bool:
 
 def _unit(cell: int, source: str, statements: list[ast.stmt]) -> Unit:
     with AST_LOCK:
-        table = symtable.symtable(source, f"<cell {cell}>", "exec")
+        try:
+            table = symtable.symtable(source, f"<cell {cell}>", "exec")
+        except (RecursionError, MemoryError):
+            raise SyntaxError("nested too deeply for the symbol table") from None
     binds, reads, kind_of = set(), set(), {}
     for symbol in table.get_symbols():
         name = symbol.get_name()
