@@ -12,6 +12,9 @@ CHAPTERS := $(wildcard book/*.md)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Kernel settings for builds and tests (see config/ipython/profile_default).
 export IPYTHONDIR := $(CURDIR)/config/ipython
+# matplotlib's font cache kept beside the environment, not in ~/.cache: a cache written by
+# another environment once made the kernels print "findfont: Font family ... not found".
+export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
 # Chapters execute in book/, so a relative MNIST_PATH is made absolute here.
 ifdef MNIST_PATH
 export MNIST_PATH := $(abspath $(MNIST_PATH))

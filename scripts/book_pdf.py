@@ -38,7 +38,10 @@ from course_utils.atomic_files import write_atomic
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         # offline: no host but the local server resolves (routing each request through
+         # Playwright to block the others would also turn off the browser's cache)
+         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 LINK_ID = "book-pdf-link"
 # Print tweaks: no launch/download buttons, explorers' controls, or anchors' "#" signs.
 PRINT_CSS = """
@@ -111,8 +114,6 @@ def print_pages(html_dir: Path, pages: list[str]) -> list[tuple[str, bytes]]:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
             page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(origin)
-                       else route.abort())
             for name in pages:
                 page.goto(f"{origin}/{name}.html", wait_until="networkidle")
                 page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")

@@ -59,6 +59,11 @@ def test_every_code_cell_executed_in_order(ipynb):
         f"{ipynb.name}: execution counts {counts}; run `make notebooks` for a fresh top-to-bottom run")
     errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"{ipynb.name} stores an error output: {errors[0].get('ename')}"
+    # A warning printed to stderr is noise in the book (matplotlib's "findfont: Font family
+    # ... not found", from a font cache another environment wrote, once was): the Makefile
+    # gives the kernels their own matplotlib cache (MPLCONFIGDIR).
+    stderr = ["".join(o["text"]) for c in cells for o in c["outputs"] if o.get("name") == "stderr"]
+    assert not stderr, f"{ipynb.name} stores stderr output: {stderr[0][:200]!r}"
 
 
 def toc_entries(node) -> list[str]:

@@ -56,6 +56,7 @@ def test_japanese_page_agrees_with_the_english_one(page, check):
 EDITION_KEYS = {("title",), ("author",), ("repository", "path_to_book"),
                 ("sphinx", "config", "language"), ("sphinx", "config", "course_edition"),
                 ("sphinx", "config", "html_static_path"), ("sphinx", "local_extensions", "offline_book"),
+                ("html", "favicon"),    # a path, relative to the edition's folder
                 ("sphinx", "extra_extensions"), ("exclude_patterns",)}
 
 

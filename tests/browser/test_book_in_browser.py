@@ -15,7 +15,7 @@ import pytest
 
 import re
 
-from conftest import HTML, JA_SAMPLE, ROOT, need_chromium, open_page
+from conftest import HTML, JA_SAMPLE, ROOT, PageLog, need_chromium, open_page
 
 SHOTS = ROOT / "test-reports" / "screenshots"
 PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("*.html"))
@@ -42,6 +42,21 @@ def test_page_loads_cleanly_and_every_image_has_alt_text(view, path):
     assert not log.errors, f"{path} logged console errors: {log.errors[:3]}"
     assert all(loaded for _, loaded, _ in images), [src for src, loaded, _ in images if not loaded]
     assert all(alt and alt.strip() for _, _, alt in images), [src for src, _, alt in images if not alt]
+
+
+def test_a_request_to_another_host_is_blocked_and_listed(shared, server):
+    """What the tests above rely on: the browser reaches no host but the local server's, and
+    PageLog lists what a page asked of another. ``localhost`` names this very server, so
+    only the browser's offline rule (conftest.OFFLINE) can stop it."""
+    page = shared.new_page()
+    log = PageLog(page, server)
+    page.goto(f"{server}/index.html", wait_until="networkidle")
+    elsewhere = server.replace("127.0.0.1", "localhost") + "/_static/favicon.svg"
+    with page.expect_event("requestfailed", timeout=10000):
+        page.evaluate("url => { new Image().src = url; }", elsewhere)   # an image: no CORS to fail it
+    page.close()
+    assert log.blocked == [elsewhere], log.blocked
+    assert not log.failed
 
 
 TAG = re.compile(r"<(img|script|link)\b[^>]*>", re.S)
@@ -82,8 +97,8 @@ def test_math_is_typeset(view, path):
     assert not log.blocked and not log.failed
 
 
-def test_search_finds_pooling(browser, server):
-    page, log = open_page(browser, server, "search.html?q=pooling")
+def test_search_finds_pooling(shared, server):
+    page, log = open_page(shared, server, "search.html?q=pooling")
     page.wait_for_selector("#search-results ul.search li", timeout=15000)
     hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.textContent)")
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -71,9 +71,11 @@ def keras_reference():
             "float32": model.predict(x, verbose=0)}
 
 
-def open_explorer(browser, server, path=PAGE, width=1280, height=900, fault=None):
-    """The chapter's page, offline, with the explorer's root; ``fault`` patches its script."""
-    page = browser.new_page(viewport={"width": width, "height": height})
+def open_explorer(context, server, path=PAGE, width=1280, height=900, fault=None):
+    """The chapter's page, offline, with the explorer's root; ``fault`` patches its script
+    (the page of a fault is in a context of its own: its script is not the book's)."""
+    page = context.new_page()
+    page.set_viewport_size({"width": width, "height": height})
     log = PageLog(page, server)
     if fault:
         original, planted = FAULTS[fault]
@@ -89,8 +91,8 @@ def open_explorer(browser, server, path=PAGE, width=1280, height=900, fault=None
 
 
 @pytest.fixture(scope="module")
-def explorer(browser, server):
-    page, root, log = open_explorer(browser, server)
+def explorer(shared, server):
+    page, root, log = open_explorer(shared, server)
     yield page, root, log
     page.close()
 
@@ -254,8 +256,8 @@ def test_everything_works_from_the_keyboard(explorer, keras_reference):
 
 
 @pytest.mark.parametrize("path", [PAGE, JA_PAGE])
-def test_a_phone_can_draw_and_nothing_scrolls_sideways(browser, server, path):
-    page, root, log = open_explorer(browser, server, path, width=390, height=844)
+def test_a_phone_can_draw_and_nothing_scrolls_sideways(shared, server, path):
+    page, root, log = open_explorer(shared, server, path, width=390, height=844)
     root.scroll_into_view_if_needed()
     wide = page.evaluate("() => document.documentElement.scrollWidth")
     lang = root.get_attribute("lang")

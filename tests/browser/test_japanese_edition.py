@@ -43,8 +43,8 @@ def test_every_page_links_to_its_twin_and_back(path):
     assert (japanese.parent / back["href"]).resolve() == english.resolve()
 
 
-def test_the_switch_is_reached_and_followed_with_the_keyboard(browser, server):
-    page, log = open_page(browser, server, "book/01_convolution.html", width=390, height=800)
+def test_the_switch_is_reached_and_followed_with_the_keyboard(shared, server):
+    page, log = open_page(shared, server, "book/01_convolution.html", width=390, height=800)
     switch = page.locator("a.course-language-switch")
     assert switch.is_visible(), "the switch is hidden at phone width"
     for _ in range(40):                      # Tab through the page's controls up to the switch
@@ -85,8 +85,8 @@ def _fonts_of_text(page, selector: str) -> list[tuple[str, int, int]]:
 
 @pytest.mark.parametrize("path", ["ja/book/00_intro.html", "ja/book/05_backprop.html", "ja/book/glossary.html",
                                   "ja/search.html", "book/glossary.html"])
-def test_japanese_is_drawn_with_the_books_font(browser, server, path):
-    page, log = open_page(browser, server, path)
+def test_japanese_is_drawn_with_the_books_font(shared, server, path):
+    page, log = open_page(shared, server, path)
     page.evaluate("() => document.fonts.ready")
     measured = _fonts_of_text(page, "article.bd-article h1, article.bd-article p, article.bd-article dt, "
                                     "article.bd-article li, nav.bd-links a")
@@ -117,8 +117,8 @@ SEARCHES = {"畳み込み": ["01_convolution"], "プーリング": ["04_pooling"
 
 
 @pytest.mark.parametrize("term, chapters", SEARCHES.items())
-def test_japanese_search_finds_the_teaching_chapter_first(browser, server, term, chapters):
-    page, log = open_page(browser, server, f"ja/search.html?q={quote(term)}")   # what the search form submits
+def test_japanese_search_finds_the_teaching_chapter_first(shared, server, term, chapters):
+    page, log = open_page(shared, server, f"ja/search.html?q={quote(term)}")   # what the search form submits
     page.wait_for_selector("#search-results ul.search li", timeout=15000)
     hits = page.eval_on_selector_all("#search-results ul.search li > a", "els => els.map(e => e.getAttribute('href'))")
     page.close()

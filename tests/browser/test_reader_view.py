@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HTML, JA_SAMPLE, ROOT, need_chromium, open_page
+from conftest import HTML, JA_SAMPLE, ROOT, need_chromium
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 SHOTS = ROOT / "test-reports" / "screenshots"
@@ -136,10 +136,11 @@ def canvas_state(page, root):
 
 
 @pytest.mark.parametrize("path, count", EXPLORER_PAGES.items())
-def test_explorers_move_from_the_keyboard_without_a_kernel(browser, server, path, count):
-    page, _ = open_page(browser, server, path)
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+def test_explorers_move_from_the_keyboard_without_a_kernel(view, path, count):
+    """On the page the other tests read (it runs after them in this file): moving an
+    explorer changes nothing they look at."""
+    page, log = view(path)
+    errors_before = len(log.errors)
     roots = page.query_selector_all(".cnn-explorer")
     assert len(roots) == count, f"{path}: {len(roots)} explorers, expected {count}"
     for root in roots:
@@ -165,5 +166,4 @@ def test_explorers_move_from_the_keyboard_without_a_kernel(browser, server, path
             page.keyboard.press("Enter")
     SHOTS.mkdir(parents=True, exist_ok=True)
     roots[0].screenshot(path=str(SHOTS / f"explorer-{Path(path).stem}.png"))
-    page.close()
-    assert not errors, errors
+    assert not log.errors[errors_before:], log.errors[errors_before:]
