@@ -134,7 +134,7 @@ def local_size(workers: int | None, threads: int | None, processes: bool = True,
 
 @contextlib.contextmanager
 def connect(scheduler: str | None = None, workers: int | None = None, log=print, threads: int | None = None,
-            processes: bool = True) -> Iterator:
+            processes: bool = True, preload: tuple[str, ...] = ("keras",)) -> Iterator:
     """A ``distributed.Client`` for the tasks; the local cluster is closed on leaving.
 
     Parameters
@@ -154,6 +154,10 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
         on ``threads`` threads. False (grading,
         where each task waits on a sandbox of its own): one worker in this process with
         ``workers`` threads, which starts in a moment.
+    preload : tuple of str
+        Modules each local worker process imports as it starts (with ``processes``):
+        Keras for the training tasks; none for tasks that need no TensorFlow (it costs each
+        worker about 8 s of CPU).
     """
     import dask
     from distributed import Client, LocalCluster
@@ -168,7 +172,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, log=print,
             if processes:
                 # Each worker imports Keras (and TensorFlow) as it starts, not in its first task:
                 # with connect_while, while this process imports them too.
-                cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, preload=["keras"],
+                cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, preload=list(preload),
                                        dashboard_address=None, env={name: str(threads) for name in ONE_THREAD})
             else:
                 cluster = LocalCluster(n_workers=1, threads_per_worker=count, processes=False,

@@ -110,11 +110,12 @@ def check_progress(lines: list[str], count: int) -> list[re.Match]:
 
 @pytest.fixture(scope="module")
 def local_client():
-    """The default path of `make experiments`: a LocalCluster of 2 single-threaded workers.
+    """The default path of `make experiments`: a LocalCluster of 2 single-threaded workers
+    (without its Keras preload: these tasks are fake; the real cluster below trains).
     No test kills its workers (a worker restarted by its nanny may not come back on a busy CI
     machine): the test of a killed worker starts a cluster of its own."""
     lines = []
-    with cluster.connect(workers=2, log=lines.append, threads=1) as client:
+    with cluster.connect(workers=2, log=lines.append, threads=1, preload=()) as client:   # fake tasks: no Keras
         assert lines == ["Local Dask cluster: 2 worker process(es), one task at a time each, 1 thread(s) per task"]
         yield client
 
@@ -161,7 +162,7 @@ def test_a_killed_worker_s_task_runs_again_elsewhere_and_is_stored_once(tmp_path
     tasks = [cluster.Task("n0", die_once, (0, str(runs)))]
     tasks += [cluster.Task(f"n{n}", square_slowly, (n, 0.3, str(runs))) for n in range(1, 6)]
     lines, store = [], Store(out)
-    with cluster.connect(workers=2, log=lambda line: None, threads=1) as client:   # its own: a worker dies
+    with cluster.connect(workers=2, log=lambda line: None, threads=1, preload=()) as client:   # its own: a worker dies
         cluster.run_tasks(client, tasks, store, log=lines.append)
     assert executions(runs, "n0") == 2, "the task that killed its worker must have run a second time"
     assert store.writes == {t.key: 1 for t in tasks}
