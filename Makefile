@@ -67,7 +67,7 @@ UV := $(BIN)/python -m uv pip install --quiet
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(UV) --python $(BIN)/python --compile-bytecode -r requirements.txt
+	$(UV) --python $(BIN)/python --compile-bytecode --upgrade-package pip pip -r requirements.txt   # pip: the newest (test_wheels asks it)
 	$(UV) --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 

@@ -26,6 +26,7 @@
   never as empty boxes on a machine without a Japanese font.
 """
 
+import html
 from pathlib import Path
 
 from course_utils.explorers import LIBRARY_DIR, libraries_once
@@ -76,12 +77,30 @@ def _explorer_libraries_once(app, pagename, templatename, context, doctree):
         context["body"] = libraries_once(body, lambda name: context["pathto"]("_static/" + name, 1))
 
 
+def _front_door(app, exception):
+    """``index.html``, the address a reader opens first, as a page that forwards to the
+    book's first page: written before sphinx-external-toc's (it writes a bare
+    ``<meta>`` only when none exists), with the book's icon, so that the browser does not
+    ask for ``/favicon.ico`` (a 404 in the console), a language and a link to follow."""
+    index = Path(app.outdir, "index.html")
+    if exception is not None or app.builder.format != "html" or app.config.root_doc == "index" or index.exists():
+        return
+    target, title = app.builder.get_target_uri(app.config.root_doc), html.escape(app.config.html_title or "")
+    icon = f'<link rel="icon" href="_static/{Path(app.config.html_favicon).name}">\n' if app.config.html_favicon else ""
+    index.write_text(f'<!DOCTYPE html>\n<html lang="{app.config.language or "en"}">\n<head>\n<meta charset="utf-8">\n'
+                     f'<meta http-equiv="Refresh" content="0; url={target}">\n{icon}'
+                     f"<title>{title}</title>\n</head>\n"
+                     f'<body><p><a href="{target}">{title}</a></p></body>\n</html>\n',
+                     encoding="utf-8")
+
+
 def setup(app):
     app.add_config_value("course_edition", "en", "html")
     app.connect("config-inited", _one_header)
     app.connect("html-page-context", _other_edition)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     app.connect("html-page-context", _explorer_libraries_once)
+    app.connect("build-finished", _front_door, priority=400)   # before sphinx-external-toc's (500)
     app.add_css_file("offline_book.css")
     app.add_js_file("offline_book.js")
     app.add_css_file("fonts/japanese.css")

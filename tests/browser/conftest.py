@@ -99,9 +99,14 @@ class PageLog:
         self.errors, self.failed, self.blocked = [], [], []
         page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("requestfailed", lambda req: (self.failed if req.url.startswith(origin) or req.url.startswith("data:")
-                                              else self.blocked).append(req.url))
+        page.on("requestfailed", lambda req: self._request_failed(req, origin))
         page.on("response", lambda res: res.status >= 400 and self.failed.append(f"{res.status} {res.url}"))
+
+    def _request_failed(self, request, origin):
+        if not (request.url.startswith(origin) or request.url.startswith("data:")):
+            self.blocked.append(request.url)
+        elif request.failure != "net::ERR_ABORTED":   # not cancelled by the page moving on (a redirect)
+            self.failed.append(request.url)
 
 
 def open_page(browser, server, path, width=1280, height=900):

@@ -59,6 +59,16 @@ def test_a_request_to_another_host_is_blocked_and_listed(shared, server):
     assert not log.failed
 
 
+@pytest.mark.parametrize("edition", ["", "ja/"])
+def test_the_front_door_forwards_with_the_books_icon(edition):
+    """index.html forwards to the first chapter and names the book's icon (without it the
+    browser asks for /favicon.ico and logs a 404, as sphinx-external-toc's bare redirect did)."""
+    page = (HTML / edition / "index.html").read_text(encoding="utf-8")
+    assert 'url=book/00_intro.html' in page and 'href="book/00_intro.html"' in page, page
+    assert '<link rel="icon" href="_static/favicon.svg">' in page, page
+    assert (HTML / edition / "_static" / "favicon.svg").is_file()
+
+
 TAG = re.compile(r"<(img|script|link)\b[^>]*>", re.S)
 ATTRIBUTE = re.compile(r'\b(src|href|alt)="([^"]*)"')
 
