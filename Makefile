@@ -62,11 +62,15 @@ venv: $(STAMP)
 # against about 85 s, the same versions). It byte-compiles them too, as pip does: with
 # PYTHONDONTWRITEBYTECODE set (as on CI's machines), a package left uncompiled is compiled
 # again by every process that imports it (TensorFlow: 15 s of CPU instead of 8).
+# Its own stamp, so that a .venv made before uv (or with another version) gets it.
 UV_VERSION := 0.13.9
 UV := $(BIN)/python -m uv pip install --quiet
-$(STAMP): requirements.txt pyproject.toml
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+$(UV_STAMP):
 	test -x $(BIN)/python || { py=$$($(FIND_PYTHON)) && "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
+$(STAMP): requirements.txt pyproject.toml $(UV_STAMP)
 	$(UV) --python $(BIN)/python --compile-bytecode --upgrade-package pip pip -r requirements.txt   # pip: the newest (test_wheels asks it)
 	$(UV) --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
