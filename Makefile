@@ -12,8 +12,8 @@ CHAPTERS := $(wildcard book/*.md)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Kernel settings for builds and tests (see config/ipython/profile_default).
 export IPYTHONDIR := $(CURDIR)/config/ipython
-# matplotlib's font cache kept beside the environment, not in ~/.cache: a cache written by
-# another environment once made the kernels print "findfont: Font family ... not found".
+# matplotlib's font cache kept beside the environment, not in ~/.cache: a stale cache there
+# once made the kernels print "findfont: Font family ... not found" into stored outputs.
 export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
 # Chapters execute in book/, so a relative MNIST_PATH is made absolute here.
 ifdef MNIST_PATH
@@ -58,8 +58,8 @@ help:
 venv: $(STAMP)
 
 # uv (from PyPI, into the venv) installs the pinned packages: it fetches and unpacks them in
-# parallel, where pip did one at a time on one core (measured 2026-12-03 on 2 cores: 23 s
-# against about 85 s, the same versions). It byte-compiles them too, as pip does: with
+# parallel, where pip did one at a time on one core (2026-12-03 on 2 cores: 23 s with uv's
+# download cache filled; pip's install was about 85 s of a clean-clone run; the same versions). It byte-compiles them too, as pip does: with
 # PYTHONDONTWRITEBYTECODE set (as on CI's machines), a package left uncompiled is compiled
 # again by every process that imports it (TensorFlow: 15 s of CPU instead of 8).
 # Its own stamp, so that a .venv made before uv (or with another version) gets it.

@@ -43,7 +43,7 @@ def test_pair_is_in_sync(md, tmp_path):
         shutil.copy2(path, tmp_path / path.name)
     copy_md, copy_ipynb = tmp_path / md.name, tmp_path / ipynb.name
     os.utime(copy_ipynb, (1, 1))
-    # `jupytext --quiet --sync` in this process (a process each took 0.7 s of CPU, 26 times);
+    # `jupytext --quiet --sync` in this process (a process each took about 0.7 s, for each of the 24 pages);
     # it reads jupytext.toml from the notebook's folder.
     assert jupytext_cli(["--quiet", "--sync", str(copy_md)]) in (0, None)
     assert copy_md.read_text() == md.read_text(), f"jupytext rewrites {md.name}: run `make notebooks`"
@@ -59,9 +59,9 @@ def test_every_code_cell_executed_in_order(ipynb):
         f"{ipynb.name}: execution counts {counts}; run `make notebooks` for a fresh top-to-bottom run")
     errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"{ipynb.name} stores an error output: {errors[0].get('ename')}"
-    # A warning printed to stderr is noise in the book (matplotlib's "findfont: Font family
-    # ... not found", from a font cache another environment wrote, once was): the Makefile
-    # gives the kernels their own matplotlib cache (MPLCONFIGDIR).
+    # A warning printed to stderr is noise in the book: matplotlib's "findfont: Font family
+    # ... not found" once was, 21 lines in each of three chapters, from a stale font cache
+    # in ~/.cache. The Makefile gives the kernels their own cache (MPLCONFIGDIR).
     stderr = ["".join(o["text"]) for c in cells for o in c["outputs"] if o.get("name") == "stderr"]
     assert not stderr, f"{ipynb.name} stores stderr output: {stderr[0][:200]!r}"
 

@@ -8,8 +8,6 @@ import math
 import functools
 import http.server
 import importlib.util
-import os
-import shutil
 import threading
 from pathlib import Path
 
@@ -23,28 +21,26 @@ HTML = ROOT / "_build" / "html"
 # tables and long math. Japanese prose wraps between any two characters.
 JA_SAMPLE = ["ja/index.html", "ja/book/00_intro.html", "ja/book/05_backprop.html",
              "ja/book/10_architecture.html", "ja/book/glossary.html", "ja/book/appendix/notation.html"]
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Every host but the local server's fails to resolve, so a page's request to another host
-# fails (PageLog lists it as blocked). Blocking by routing every request through Playwright
-# did the same but turned off the browser's cache: each page then parsed MathJax and the
-# theme's scripts afresh (measured 2026-12-03: 8 pages, 34 s of Chromium's CPU routed,
-# 21 s not routed in one shared context).
-OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
 
 
-def _rule_for_ci():
-    """tests/conftest.py's in_ci, the one rule for what counts as CI. pytest imports every
-    conftest.py under the one name `conftest`, so this file loads that one by its path
-    (which works too where the latency benchmark imports this file, outside pytest)."""
-    spec = importlib.util.spec_from_file_location("tests_conftest", ROOT / "tests" / "conftest.py")
+def _load(path, name):
+    """A module by its path: pytest imports every conftest.py under the one name `conftest`,
+    and scripts/ is no package (this works too where the latency benchmark imports this
+    file, outside pytest)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.in_ci
+    return module
 
 
-in_ci = _rule_for_ci()
+# The browser and its flags are the PDF printer's (scripts/book_pdf.py), offline included:
+# no host but the local server's resolves (OFFLINE), and PageLog lists a request to another
+# host as blocked.
+_printer = _load(ROOT / "scripts" / "book_pdf.py", "book_pdf")
+CHROMIUM, FLAGS, OFFLINE = _printer.CHROMIUM, _printer.FLAGS, _printer.OFFLINE
+
+
+in_ci = _load(ROOT / "tests" / "conftest.py", "tests_conftest").in_ci   # the one rule for what counts as CI
 
 
 def need_chromium():
@@ -76,7 +72,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, OFFLINE], headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         yield browser
         browser.close()
 
