@@ -71,7 +71,8 @@ class Task:
     """One unit of work: ``function(*args)`` on some worker; ``key`` names it in progress lines.
 
     ``function`` must be importable on the workers (a module-level function of an installed
-    package); ``args`` are plain data or Dask futures (data scattered once to the workers).
+    package); ``args`` are plain data, or :data:`SHARED` for the data ``run_tasks`` sends once
+    to every worker.
     """
 
     key: str
@@ -279,8 +280,48 @@ def _timed(function, *args):
     return {"value": value, "worker": address, "seconds": time.perf_counter() - began}
 
 
+class _Shared:
+    def __repr__(self) -> str:
+        return "cluster.SHARED"
+
+
+# In a Task's args: the ``shared`` data given to run_tasks, sent once to every worker.
+SHARED = _Shared()
+
+
+class _SharedData:
+    """``data`` scattered to every worker, scattered again after a worker's death lost it.
+
+    Dask does not keep scattered data alive when a worker holding it dies, even with
+    ``broadcast=True`` (dask/distributed#3149): the scheduler may forget the key, and the tasks
+    that need it come back cancelled ("lost dependencies", "already forgotten")."""
+
+    def __init__(self, client, data):
+        self.client, self.data, self.future, self.sends = client, data, None, 0
+
+    def args(self, task: Task) -> tuple[tuple, int]:
+        """``task.args`` with SHARED replaced by the data's future, and the send it used."""
+        if self.data is not None and self.future is None and any(a is SHARED for a in task.args):
+            # hash=False: a fresh key each send (one the client still knew would not be sent again)
+            self.future = self.client.scatter([self.data], broadcast=True, hash=False)[0]
+            self.sends += 1
+        return tuple(self.future if a is SHARED else a for a in task.args), self.sends
+
+    def lost(self, send: int) -> bool:
+        """Whether the data of ``send`` were lost (they are sent again with the next task)."""
+        if send != self.sends or self.future is None:
+            return send != 0   # an earlier send, already replaced
+        self.release()
+        return True
+
+    def release(self) -> None:
+        if self.future is not None:
+            self.future.release()
+            self.future = None
+
+
 def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], log=print,
-              retries: int = RETRIES) -> list[str]:
+              retries: int = RETRIES, shared=None) -> list[str]:
     """Run ``tasks`` on the cluster, started in their order; call ``store(task, value)`` here
     as each one finishes. A task is submitted when a worker thread is free for it, so the
     scheduler never holds more than the workers can start.
@@ -289,7 +330,10 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
     ``[i/n] <what store returned> (<seconds> s on <worker>)`` is logged. A task whose
     worker dies is run again on another (``ALLOWED_FAILURES`` times on the local cluster;
     an existing scheduler's ``distributed.scheduler.allowed-failures``, 3 by default); one
-    that raises is run again ``retries`` times, then reported. On any exit (Ctrl-C included) the tasks not finished
+    that raises is run again ``retries`` times, then reported. ``shared`` (data every task
+    needs, such as MNIST) is sent once to every worker and stands for :data:`SHARED` in the
+    tasks' args; when a worker's death loses it, it is sent again and the tasks that needed
+    it run again (``ALLOWED_FAILURES`` times each). On any exit (Ctrl-C included) the tasks not finished
     are cancelled; what was stored stays stored. Returns the keys stored.
 
     Raises
@@ -298,12 +342,13 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
         After every other task was stored, if some failed for good.
     """
     from distributed import as_completed
+    from distributed.client import FutureCancelledError
 
     keys = [task.key for task in tasks]
     if len(set(keys)) != len(keys):
         raise ValueError(f"tasks: expected unique keys, got duplicates {sorted({k for k in keys if keys.count(k) > 1})}")
-    run = uuid.uuid4().hex[:8]   # a fresh Dask key per call: never the leftovers of an interrupted run
-    waiting, in_flight, finished = list(reversed(tasks)), {}, as_completed()
+    data = _SharedData(client, shared)
+    waiting, in_flight, finished, losses = list(reversed(tasks)), {}, as_completed(), {}
 
     def top_up() -> None:
         """Submit the next tasks, in order, until every worker thread has one. Submitting
@@ -312,21 +357,33 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
         slots = max(1, sum(client.nthreads().values()))   # a worker that joins gets the next one
         while waiting and len(in_flight) < slots:
             task = waiting.pop()
-            future = client.submit(_timed, task.function, *task.args, key=f"{task.key}-{run}", pure=False,
-                                   retries=retries)
-            in_flight[future] = task
+            args, send = data.args(task)
+            # a fresh Dask key per submission: never the leftovers of an interrupted run
+            future = client.submit(_timed, task.function, *args, key=f"{task.key}-{uuid.uuid4().hex[:8]}",
+                                   pure=False, retries=retries)
+            in_flight[future] = task, send
             finished.add(future)
 
     stored, failures = [], {}
     try:
         top_up()
         for future in finished:
-            task = in_flight.pop(future)
-            top_up()   # the next task starts before this one's result is stored
+            task, send = in_flight.pop(future)
             try:
                 outcome = future.result()
+            except FutureCancelledError as error:
+                if data.lost(send) and losses.get(task.key, 0) < ALLOWED_FAILURES:
+                    losses[task.key] = losses.get(task.key, 0) + 1
+                    log(f"{task.key} was cancelled ({error.reason}): the data sent to the workers were lost; "
+                        f"sending them again and running it again")
+                    waiting.append(task)
+                    top_up()
+                    continue
+                failures[task.key] = f"{type(error).__name__}: {error}"
             except Exception as error:  # the task's own exception, or KilledWorker after ALLOWED_FAILURES
                 failures[task.key] = f"{type(error).__name__}: {error}"
+            top_up()   # the next task starts before this one's result is stored
+            if task.key in failures:
                 log(f"[{len(stored) + len(failures)}/{len(tasks)}] {task.key} FAILED ({failures[task.key]})")
                 continue
             line = store(task, outcome["value"])
@@ -337,6 +394,7 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
     finally:
         if in_flight:
             client.cancel(list(in_flight))
+        data.release()
     if failures:
         raise TasksFailed(failures)
     return stored

@@ -70,6 +70,13 @@ def die_once(n: int, folder: str) -> int:
     return n * n
 
 
+def count_shared(n: int, data: np.ndarray, folder: str) -> int:
+    """``n`` times the sum of the data sent to the workers, after a moment."""
+    mark(folder, f"n{n}")
+    time.sleep(0.3)
+    return n * int(data.sum())
+
+
 def always_fails(n: int, folder: str) -> int:
     mark(folder, f"n{n}")
     raise ValueError(f"task {n} fails on purpose")
@@ -187,6 +194,32 @@ def test_a_failing_task_is_retried_then_reported_and_the_others_are_stored(local
     assert re.fullmatch(r"\[[1-4]/4\] n0 FAILED \(ValueError: task 0 fails on purpose\)", failed_lines[0])
 
 
+def test_shared_data_lost_with_a_worker_are_sent_again_and_their_tasks_run_again(local_client, tmp_path):
+    """Dask may forget scattered data when a worker dies, even data sent to every worker
+    (dask/distributed#3149): here the scheduler is made to forget them after the first result,
+    while the next tasks are running or waiting for them."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir(), out.mkdir()
+    shared = np.arange(10)   # sums to 45
+    tasks = [cluster.Task(f"n{n}", count_shared, (n, cluster.SHARED, str(runs))) for n in range(6)]
+    lines, write = [], Store(out)
+
+    def store(task, value):
+        if not write.writes:   # the first result: the data vanish from the cluster
+            sent = [f for f in local_client.futures if str(f).startswith("ndarray-")]
+            assert len(sent) == 1, local_client.futures
+            local_client.cancel([distributed.Future(sent[0], local_client)], force=True)
+        return write(task, value)
+
+    cluster.run_tasks(local_client, tasks, store, log=lines.append, shared=shared)
+    assert {key: json.loads((out / f"{key}.json").read_text())["value"] for key in write.writes} \
+        == {f"n{n}": 45 * n for n in range(6)}
+    assert write.writes == {t.key: 1 for t in tasks}
+    resent = [line for line in lines if "sending them again" in line]
+    assert resent, "the data must have been lost, and sent again"
+    check_progress(lines, 6)
+
+
 def test_an_error_while_storing_cancels_the_tasks_not_finished(local_client, tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -240,7 +273,7 @@ def test_the_sweep_gives_its_runs_in_training_order(monkeypatch, tmp_path):
 
     given = []
     monkeypatch.setattr(cluster_tasks, "check_workers", lambda client: {"worker": {"mnist": "/mnist.npz"}})
-    monkeypatch.setattr(cluster_tasks, "run_tasks", lambda client, tasks, store, log: given.extend(t.key for t in tasks))
+    monkeypatch.setattr(cluster_tasks, "run_tasks", lambda client, tasks, store, log, shared: given.extend(t.key for t in tasks))
     cluster_tasks.run_sweep(None, tmp_path, ["depth-1", "kernel-5", "source"], (0, 1), log=lambda line: None)
     # Seed by seed, the most multiply-adds first (kernel 5, then the source, then one conv layer).
     assert given == ["kernel-5-seed0", "source-seed0", "depth-1-seed0", "kernel-5-seed1", "source-seed1", "depth-1-seed1"]

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from course_utils.cluster import Task, check_workers, run_tasks
+from course_utils.cluster import SHARED, Task, check_workers, run_tasks
 
 def load_raw_mnist(data=None):
     """The raw MNIST arrays: ``data`` when given (scattered by the client), else this machine's."""
@@ -68,13 +68,18 @@ def _sweep_line(result: dict) -> str:
 
 
 def _share_mnist(client, data, log):
-    """``data`` (raw MNIST), or this machine's when some worker has no ``$MNIST_PATH``, sent
-    once to every worker; returns its Dask future, or None when every worker reads its own."""
+    """``data`` (raw MNIST), or this machine's when some worker has no ``$MNIST_PATH``, for
+    run_tasks to send once to every worker; None when every worker reads its own."""
     reports = check_workers(client)
     if data is None and any(report["mnist"] is None for report in reports.values()):
         data = load_raw_mnist()
         log(f"MNIST sent once to the {len(reports)} worker(s) (not every worker has MNIST_PATH)")
-    return client.scatter([data], broadcast=True)[0] if data is not None else None
+    return data
+
+
+def _mnist_arg(shared):
+    """What a task takes for its ``data``: the data run_tasks sends, or None (its own MNIST)."""
+    return SHARED if shared is not None else None
 
 
 def selection_task(stage: str, name: str, seed: int, data=None) -> dict:
@@ -98,7 +103,7 @@ def run_selection(client, stage: str, pairs: list[tuple[str, int]], results_dir:
     if not todo:
         return []
     shared = _share_mnist(client, data, log)
-    tasks = [Task(f"{stage}-{n}-seed{s}", selection_task, (stage, n, s, shared))
+    tasks = [Task(f"{stage}-{n}-seed{s}", selection_task, (stage, n, s, _mnist_arg(shared)))
              for n, s in sorted(todo, key=lambda pair: (-sweep.multiply_adds(pair[0]), pair[1]))]
     return _run_storing(client, tasks, shared, lambda r: selection.result_path(results_dir, r["variant"], r["seed"]),
                         _selection_line, log)
@@ -121,7 +126,7 @@ def run_training_well(client, pairs: list[tuple[str, int]], results_dir: Path, d
     if not todo:
         return []
     shared = _share_mnist(client, data, log)
-    tasks = [Task(f"training-well-{n}-seed{s}", training_well_task, (n, s, shared)) for n, s in todo]
+    tasks = [Task(f"training-well-{n}-seed{s}", training_well_task, (n, s, _mnist_arg(shared))) for n, s in todo]
     return _run_storing(client, tasks, shared, lambda r: tw.result_path(results_dir, r["run"], r["seed"]),
                         _training_well_line, log)
 
@@ -142,8 +147,8 @@ def _selection_line(record: dict) -> str:
 
 
 def _run_storing(client, tasks: list[Task], shared, path_of: Callable, line_of: Callable, log) -> list[Path]:
-    """Run ``tasks``; write each value here, as it arrives, to ``path_of(value)`` (atomically);
-    release ``shared`` (the scattered MNIST) at the end. Returns the paths written."""
+    """Run ``tasks`` (``shared``: the MNIST sent to the workers, or None); write each value
+    here, as it arrives, to ``path_of(value)`` (atomically). Returns the paths written."""
     from course_utils.experiments import sweep
 
     written = []
@@ -154,11 +159,7 @@ def _run_storing(client, tasks: list[Task], shared, path_of: Callable, line_of: 
         written.append(path)
         return line_of(value)
 
-    try:
-        run_tasks(client, tasks, store, log)
-    finally:
-        if shared is not None:
-            shared.release()
+    run_tasks(client, tasks, store, log, shared=shared)
     return written
 
 
@@ -189,7 +190,7 @@ def run_sweep(client, results_dir: Path, names=None, seeds=None, schedule=None, 
         return []
     shared = _share_mnist(client, data, log)
     plain = dataclasses.asdict(schedule)
-    tasks = [Task(f"{name}-seed{seed}", sweep_task, (name, seed, plain, shared))
+    tasks = [Task(f"{name}-seed{seed}", sweep_task, (name, seed, plain, _mnist_arg(shared)))
              for name, seed in sweep.training_order(todo)]
     return _run_storing(client, tasks, shared, lambda r: sweep.result_path(results_dir, r["variant"], r["seed"]),
                         _sweep_line, log)
