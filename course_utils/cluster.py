@@ -300,19 +300,22 @@ class _SharedData:
         self.client, self.data, self.future, self.sends = client, data, None, 0
 
     def args(self, task: Task) -> tuple[tuple, int]:
-        """``task.args`` with SHARED replaced by the data's future, and the send it used."""
-        if self.data is not None and self.future is None and any(a is SHARED for a in task.args):
+        """``task.args`` with SHARED replaced by the data's future, and the number of the send
+        it uses (0: it uses none)."""
+        if not any(a is SHARED for a in task.args):
+            return task.args, 0
+        if self.future is None:
             # hash=False: a fresh key each send (one the client still knew would not be sent again)
             self.future = self.client.scatter([self.data], broadcast=True, hash=False)[0]
             self.sends += 1
         return tuple(self.future if a is SHARED else a for a in task.args), self.sends
 
     def lost(self, send: int) -> bool:
-        """Whether the data of ``send`` were lost (they are sent again with the next task)."""
-        if send != self.sends or self.future is None:
-            return send != 0   # an earlier send, already replaced
-        self.release()
-        return True
+        """Whether a task that used ``send`` and came back cancelled lost its data; the data
+        are then sent again with the next task (once for all the tasks of one send)."""
+        if send == self.sends:
+            self.release()
+        return send != 0
 
     def release(self) -> None:
         if self.future is not None:
@@ -347,6 +350,8 @@ def run_tasks(client, tasks: list[Task], store: Callable[[Task, object], str], l
     keys = [task.key for task in tasks]
     if len(set(keys)) != len(keys):
         raise ValueError(f"tasks: expected unique keys, got duplicates {sorted({k for k in keys if keys.count(k) > 1})}")
+    if shared is None and any(a is SHARED for task in tasks for a in task.args):
+        raise ValueError("tasks: some take cluster.SHARED, but run_tasks was given no shared data")
     data = _SharedData(client, shared)
     waiting, in_flight, finished, losses = list(reversed(tasks)), {}, as_completed(), {}
 

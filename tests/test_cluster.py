@@ -243,6 +243,12 @@ def test_duplicate_keys_are_refused(local_client):
         cluster.run_tasks(local_client, tasks, lambda task, value: "")
 
 
+def test_a_task_taking_shared_data_without_any_is_refused(local_client):
+    with pytest.raises(ValueError, match="no shared data"):
+        cluster.run_tasks(local_client, [cluster.Task("n0", count_shared, (0, cluster.SHARED, "."))],
+                          lambda task, value: "")
+
+
 def test_a_worker_that_lacks_a_module_or_tool_is_named(local_client):
     with pytest.raises(cluster.WorkersNotReady) as error:
         cluster.check_workers(local_client, modules=("course_utils", "no_such_module_here"),
@@ -273,7 +279,7 @@ def test_the_sweep_gives_its_runs_in_training_order(monkeypatch, tmp_path):
 
     given = []
     monkeypatch.setattr(cluster_tasks, "check_workers", lambda client: {"worker": {"mnist": "/mnist.npz"}})
-    monkeypatch.setattr(cluster_tasks, "run_tasks", lambda client, tasks, store, log, shared: given.extend(t.key for t in tasks))
+    monkeypatch.setattr(cluster_tasks, "run_tasks", lambda client, tasks, store, log, **_: given.extend(t.key for t in tasks))
     cluster_tasks.run_sweep(None, tmp_path, ["depth-1", "kernel-5", "source"], (0, 1), log=lambda line: None)
     # Seed by seed, the most multiply-adds first (kernel 5, then the source, then one conv layer).
     assert given == ["kernel-5-seed0", "source-seed0", "depth-1-seed0", "kernel-5-seed1", "source-seed1", "depth-1-seed1"]
